@@ -1,0 +1,1 @@
+"""Benchmarks: seeding a large community and measuring it against a bare Flask app."""

@@ -1,0 +1,83 @@
+"""Townhall's app factory: the one place that knows both the forum and the referrals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, has_request_context, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from forum import config as config_module
+from forum.extensions import csrf, db, limiter, login_manager, migrate
+from forum.requests import TownhallRequest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _request_may_write() -> bool:
+    # Outside requests (commands, tests) a transaction held open while idle must not take
+    # the write lock; a safe-method request that writes says so with start_writing().
+    if not has_request_context():
+        return False
+    return request.method not in SAFE_METHODS or g.get("writes_expected", False)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Return a configured Townhall application.
+
+    ``test_config`` overrides the configuration read from the environment.
+    """
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    app.request_class = TownhallRequest
+    app.config.from_mapping(config_module.from_environment(Path(app.instance_path)))
+    if test_config:
+        app.config.from_mapping(test_config)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind a load balancer the client's address is in X-Forwarded-For; per-address
+        # rate limits would otherwise count every visitor as the balancer.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            from forum.database import configure_sqlite
+
+            configure_sqlite(db.engine, writes_expected=_request_may_write)
+
+    from forum import cli, errors, fragments, mailbox, notifications, security, templating
+    from forum.accounts import views as accounts_views
+    from forum.boards import viewcounts
+    from forum.boards import views as boards_views
+    from forum.moderation import views as moderation_views
+    from forum.search import views as search_views
+
+    templating.init_app(app)
+    fragments.init_app(app)
+    viewcounts.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(accounts_views.bp)
+    app.register_blueprint(boards_views.bp)
+    app.register_blueprint(moderation_views.bp)
+    app.register_blueprint(search_views.bp)
+    app.register_blueprint(mailbox.bp)
+    notifications.init_app(app)
+
+    import referrals
+
+    referrals.init_app(app)
+    return app

@@ -1,0 +1,1 @@
+"""Accounts: members, signing up and in, profiles."""

@@ -1,0 +1,1 @@
+"""Boards, threads and posts: the forum members read and write."""

@@ -1,0 +1,350 @@
+"""Writing to the forum: threads, replies, edits, kudos and accepted solutions.
+
+Functions take a session and plain values, change rows, and leave the commit to the caller.
+Counters are updated with SQL expressions so that concurrent writers never lose a count.
+In the same transaction, every write keeps the search index current, notifies whoever should
+hear of it, and (for a new post) watches the thread and marks it read for its author.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from forum import mentions, unread, watching
+from forum.accounts.models import User
+from forum.boards.models import Board, Kudos, Post, PostRevision, Thread
+from forum.database import UTCDateTime, utcnow
+from forum.markup import MAX_BODY_CHARS, BodyTooLong, render_markdown
+from forum.moderation.log import record
+from forum.moderation.models import Action
+from forum.notifications import fanout
+from forum.permissions import (
+    PermissionDenied,
+    can_see_board,
+    ensure_can_accept,
+    ensure_can_edit,
+    ensure_can_post,
+    ensure_can_reply,
+)
+from forum.search.index import index_post
+
+MIN_TITLE_CHARS = 3
+MAX_TITLE_CHARS = 200
+
+
+class PostingError(ValueError):
+    """Invalid input, tied to the form field it concerns."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def clean_title(title: str) -> str:
+    """Return the title with surrounding space removed; raise PostingError if unusable."""
+    title = " ".join(title.replace("\x00", "").split())
+    if not MIN_TITLE_CHARS <= len(title) <= MAX_TITLE_CHARS:
+        raise PostingError(
+            "title", f"A title needs {MIN_TITLE_CHARS} to {MAX_TITLE_CHARS} characters."
+        )
+    return title
+
+
+def render_body(session: Session, body: str) -> tuple[str, str, list[User]]:
+    """Return (source, html, mentioned members) for a post body; raise PostingError if unusable."""
+    if len(body) > MAX_BODY_CHARS:
+        raise PostingError("body", f"A post can have at most {MAX_BODY_CHARS:,} characters.")
+    if not body.strip():
+        raise PostingError("body", "Write something: a post cannot be empty.")
+    source = body.replace("\r\n", "\n").replace("\x00", "").rstrip()
+    named = mentions.lookup(session, source)
+    try:
+        html = render_markdown(source, named.resolve)
+    except BodyTooLong as exc:  # pragma: no cover - guarded above
+        raise PostingError("body", str(exc)) from exc
+    by_id = {user.id: user for user in named.members.values()}
+    return source, html, [by_id[user_id] for user_id in named.mentioned_ids]
+
+
+def _find_resubmission(session: Session, author: User, submission_key: str | None) -> Post | None:
+    if not submission_key:
+        return None
+    return session.scalar(
+        sa.select(Post).where(Post.author_id == author.id, Post.submission_key == submission_key)
+    )
+
+
+def _next_post_number(session: Session, author: User, thread_id: int) -> tuple[int, int]:
+    """Return (the next post number, the thread's board id), holding the thread's row lock.
+
+    One UPDATE both locks the thread row and hands out the number, so two replies arriving
+    together get consecutive numbers instead of the same one. It also reads the thread as it
+    is once locked: a moderator may have locked, removed or moved it since the page loaded.
+    Raises PermissionDenied when the thread was locked or removed meanwhile.
+    """
+    number, board_id, removed_at, locked = session.execute(
+        sa.update(Thread)
+        .where(Thread.id == thread_id)
+        .values(post_number_seq=Thread.post_number_seq + 1)
+        .returning(Thread.post_number_seq, Thread.board_id, Thread.removed_at, Thread.locked)
+    ).one()
+    if number > 1 and removed_at is not None:
+        raise PermissionDenied("This thread was removed; no new replies can be posted.")
+    if number > 1 and locked and not author.is_moderator:
+        raise PermissionDenied("This thread is locked; no new replies can be posted.")
+    return number, board_id
+
+
+def _add_post(
+    session: Session,
+    author: User,
+    thread: Thread,
+    source: str,
+    html: str,
+    submission_key: str | None,
+    quoted_post_id: int | None = None,
+    title: str | None = None,
+) -> Post:
+    number, board_id = _next_post_number(session, author, thread.id)
+    now = utcnow()
+    post = Post(
+        thread_id=thread.id,
+        author_id=author.id,
+        number=number,
+        body_source=source,
+        body_html=html,
+        quoted_post_id=quoted_post_id,
+        submission_key=submission_key or None,
+        created_at=now,
+    )
+    session.add(post)
+    session.flush()
+    session.add(
+        PostRevision(
+            post_id=post.id,
+            number=1,
+            title=title,
+            body_source=source,
+            body_html=html,
+            editor_id=author.id,
+            created_at=now,
+        )
+    )
+    session.execute(
+        sa.update(User).where(User.id == author.id).values(post_count=User.post_count + 1)
+    )
+    # The board's last activity only moves forward: a reply in another thread of the board,
+    # stamped after this one, may have reached the board's row first (this one waited on a
+    # lock since it took its time), and must stay the board's latest.
+    newer = sa.or_(Board.last_post_at.is_(None), Board.last_post_at <= now)
+    session.execute(
+        sa.update(Board)
+        .where(Board.id == board_id)
+        .values(
+            post_count=Board.post_count + 1,
+            last_post_at=sa.case((newer, sa.literal(now, UTCDateTime())), else_=Board.last_post_at),
+            last_thread_id=sa.case((newer, thread.id), else_=Board.last_thread_id),
+        )
+    )
+    index_post(session, post, title)
+    watching.watch_on_post(session, author, thread)
+    unread.mark_read(session, author.id, thread.id, post.number)
+    return post
+
+
+def create_thread(
+    session: Session,
+    author: User,
+    board: Board,
+    title: str,
+    body: str,
+    submission_key: str | None = None,
+) -> Thread:
+    """Create a thread with its first post and return it.
+
+    A repeated submission_key returns the thread created the first time. Raises
+    PostingError for invalid input and PermissionDenied when the author may not post here.
+    """
+    ensure_can_post(author)
+    if not can_see_board(author, board):
+        raise PermissionDenied("You cannot post in this board.")
+    earlier = _find_resubmission(session, author, submission_key)
+    if earlier is not None:
+        return earlier.thread
+    title = clean_title(title)
+    source, html, mentioned = render_body(session, body)
+    now = utcnow()
+    thread = Thread(
+        board_id=board.id,
+        author_id=author.id,
+        title=title,
+        created_at=now,
+        last_post_at=now,
+        last_post_author_id=author.id,
+    )
+    session.add(thread)
+    session.flush()
+    post = _add_post(session, author, thread, source, html, submission_key, title=title)
+    session.execute(
+        sa.update(Board).where(Board.id == board.id).values(thread_count=Board.thread_count + 1)
+    )
+    fanout.post_created(session, post, thread, board, mentioned)
+    session.refresh(thread)
+    return thread
+
+
+def reply(
+    session: Session,
+    author: User,
+    thread: Thread,
+    body: str,
+    quoted_post: Post | None = None,
+    submission_key: str | None = None,
+) -> Post:
+    """Add a reply to a thread and return it (the earlier post for a repeated submission).
+
+    Raises PostingError for invalid input, PermissionDenied when the thread is locked or the
+    author may not post.
+    """
+    ensure_can_reply(author, thread)
+    earlier = _find_resubmission(session, author, submission_key)
+    if earlier is not None:
+        return earlier
+    source, html, mentioned = render_body(session, body)
+    if quoted_post is not None and quoted_post.thread_id != thread.id:
+        quoted_post = None
+    quoted_id = quoted_post.id if quoted_post is not None else None
+    post = _add_post(session, author, thread, source, html, submission_key, quoted_id)
+    session.execute(
+        sa.update(Thread)
+        .where(Thread.id == thread.id)
+        .values(
+            reply_count=Thread.reply_count + 1,
+            last_post_at=post.created_at,
+            last_post_author_id=author.id,
+        )
+    )
+    quoted_author = quoted_post.author if quoted_post is not None else None
+    fanout.post_created(session, post, thread, thread.board, mentioned, quoted_author)
+    session.refresh(thread)
+    return post
+
+
+def quote_markdown(post: Post, permalink: str) -> str:
+    """Return the Markdown that opens a reply quoting ``post``, linking back to it."""
+    quoted = "\n".join(f"> {line}" if line else ">" for line in post.body_source.splitlines())
+    return f"> **{post.author.username}** [wrote]({permalink}):\n>\n{quoted}\n\n"
+
+
+def edit_post(
+    session: Session,
+    editor: User,
+    post: Post,
+    body: str,
+    title: str | None = None,
+    reason: str = "",
+) -> PostRevision:
+    """Save a new revision of a post (and the thread title for a first post); return it.
+
+    Raises PermissionDenied when the editor may not edit this post, PostingError for
+    invalid input.
+    """
+    ensure_can_edit(editor, post)
+    source, html, mentioned = render_body(session, body)
+    thread = post.thread
+    new_title = clean_title(title) if (title is not None and post.is_first) else None
+    by_moderator = editor.id != post.author_id and editor.is_moderator
+    reason = " ".join(reason.split())
+    if by_moderator and not reason:
+        raise PostingError(
+            "reason", "Say why you are editing this member's post: the reason is kept with it."
+        )
+    now = utcnow()
+    post.revision_count += 1
+    revision = PostRevision(
+        post_id=post.id,
+        number=post.revision_count,
+        title=new_title,
+        body_source=source,
+        body_html=html,
+        editor_id=editor.id,
+        by_moderator=by_moderator,
+        reason=reason.strip()[:500],
+        created_at=now,
+    )
+    session.add(revision)
+    post.body_source, post.body_html = source, html
+    post.edited_at, post.edited_by_id, post.edited_by_moderator = now, editor.id, by_moderator
+    if new_title is not None:
+        thread.title = new_title
+    session.flush()
+    if by_moderator:
+        record(
+            session, editor, Action.EDIT_POST, reason=revision.reason, post=post,
+            target_user_id=post.author_id, detail=f"revision {revision.number}",
+        )  # fmt: skip
+    index_post(session, post, thread.title if post.is_first else None)
+    fanout.post_edited(session, post, thread.board, editor, mentioned)
+    return revision
+
+
+def _insert_ignoring_duplicates(session: Session, model: type, **values: object) -> bool:
+    """Insert a row unless it violates a unique constraint; return whether it was inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values).on_conflict_do_nothing().returning(model.id)
+    return session.execute(statement).scalar_one_or_none() is not None
+
+
+def give_kudos(session: Session, giver: User, post: Post) -> bool:
+    """Record the giver's kudos for a post; return False if they had already given it.
+
+    Raises PermissionDenied for one's own post, a removed post, or a sanctioned giver.
+    """
+    ensure_can_post(giver)
+    if post.author_id == giver.id:
+        raise PermissionDenied("You cannot give kudos to your own post.")
+    if post.is_removed:
+        raise PermissionDenied("This post was removed.")
+    if not _insert_ignoring_duplicates(
+        session, Kudos, post_id=post.id, giver_id=giver.id, created_at=utcnow()
+    ):
+        return False
+    session.execute(
+        sa.update(Post).where(Post.id == post.id).values(kudos_count=Post.kudos_count + 1)
+    )
+    session.execute(
+        sa.update(User)
+        .where(User.id == post.author_id)
+        .values(kudos_received=User.kudos_received + 1)
+    )
+    fanout.kudos_given(session, post, giver)
+    session.refresh(post)
+    return True
+
+
+def accept_solution(session: Session, actor: User, post: Post) -> None:
+    """Mark a reply as its thread's solution (replacing any earlier one).
+
+    Raises PermissionDenied if the actor is neither the thread's author nor a moderator,
+    PostingError if the post is the first post or removed.
+    """
+    thread = post.thread
+    ensure_can_accept(actor, thread)
+    if post.is_first:
+        raise PostingError("post", "The question itself cannot be its own solution.")
+    if post.is_removed:
+        raise PostingError("post", "A removed post cannot be the solution.")
+    thread.solution_post_id = post.id
+    session.flush()
+    fanout.solution_accepted(session, post, actor)
+
+
+def unaccept_solution(session: Session, actor: User, thread: Thread) -> None:
+    """Clear the thread's accepted solution. Raises PermissionDenied as accept_solution."""
+    ensure_can_accept(actor, thread)
+    thread.solution_post_id = None
+    session.flush()

@@ -1,0 +1,407 @@
+"""Pages for reading and writing the forum: boards, threads, posts."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
+
+from forum import fragments, ratelimits, unread, watching
+from forum.boards import posting, reading, viewcounts
+from forum.boards.forms import EditForm, ReplyForm, ThreadForm
+from forum.database import start_writing
+from forum.extensions import db
+from forum.forms import ActionForm, add_field_error
+from forum.permissions import NotFound, PermissionDenied, ensure_can_edit, ensure_can_post
+
+bp = Blueprint("boards", __name__)
+
+
+def _viewer():  # noqa: ANN202
+    return current_user if current_user.is_authenticated else None
+
+
+def _page_arg() -> int:
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 1_000_000:
+        abort(404)
+    return int(page)
+
+
+def _refuse_sanctioned() -> None:
+    """A suspended member gets the reason (and until when) instead of a form to fill."""
+    try:
+        ensure_can_post(current_user)
+    except PermissionDenied as denied:
+        abort(403, str(denied))
+
+
+def _thread_or_404(thread_id: int):  # noqa: ANN202
+    try:
+        return reading.get_thread(db.session, _viewer(), thread_id)
+    except NotFound:
+        abort(404)
+
+
+def _post_or_404(post_id: int):  # noqa: ANN202
+    try:
+        return reading.get_post(db.session, _viewer(), post_id)
+    except NotFound:
+        abort(404)
+
+
+def _tombstone_or_404(thread_id: int | None = None, post_id: int | None = None):  # noqa: ANN202
+    """Return the "thread removed" page (410) a member gets instead of a removed thread."""
+    removed = reading.removed_thread(db.session, _viewer(), thread_id=thread_id, post_id=post_id)
+    if removed is None:
+        abort(404)
+    page = render_template("boards/thread_removed.html", board=removed.board, reason=removed.reason)
+    return page, 410
+
+
+def post_url(post) -> str:  # noqa: ANN001
+    """Return the URL of the thread page that shows ``post``, anchored at it."""
+    page = reading.page_of(post.number, current_app.config["POSTS_PER_PAGE"])
+    args = {"page": page} if page > 1 else {}
+    return url_for("boards.thread", thread_id=post.thread_id, _anchor=f"post-{post.id}", **args)
+
+
+@bp.get("/")
+def index():  # noqa: ANN201
+    boards = reading.visible_boards(db.session, _viewer())
+    return render_template("boards/index.html", boards=boards)
+
+
+@bp.get("/b/<slug>")
+def board(slug: str):  # noqa: ANN201
+    try:
+        board = reading.get_board(db.session, _viewer(), slug)
+    except NotFound:
+        abort(404)
+    page = reading.board_threads(
+        db.session, _viewer(), board, _page_arg(), current_app.config["THREADS_PER_PAGE"]
+    )
+    if page.number > page.pages:
+        abort(404)
+    viewer = _viewer()
+    return render_template(
+        "boards/board.html",
+        board=board,
+        page=page,
+        unread_states=unread.unread_states(db.session, viewer, page.items),
+        watching_board=watching.is_watching_board(db.session, viewer, board),
+        first_unread_url=first_unread_url,
+    )
+
+
+def first_unread_url(thread, number: int) -> str:  # noqa: ANN001
+    """Return the URL of post ``number`` of a thread, on its page, anchored at it."""
+    page = reading.page_of(number, current_app.config["POSTS_PER_PAGE"])
+    args = {"page": page} if page > 1 else {}
+    return url_for("boards.thread", thread_id=thread.id, _anchor=f"p{number}", **args)
+
+
+@bp.route("/b/<slug>/new", methods=["GET", "POST"])
+@login_required
+@ratelimits.posting
+def new_thread(slug: str):  # noqa: ANN201
+    try:
+        board = reading.get_board(db.session, _viewer(), slug)
+    except NotFound:
+        abort(404)
+    _refuse_sanctioned()
+    form = ThreadForm()
+    if form.validate_on_submit():
+        try:
+            thread = posting.create_thread(
+                db.session,
+                current_user,
+                board,
+                form.title.data or "",
+                form.body.data or "",
+                submission_key=form.submission_key.data,
+            )
+        except posting.PostingError as error:
+            db.session.rollback()
+            add_field_error(form, error.field, error.message)
+        except PermissionDenied as denied:
+            db.session.rollback()
+            abort(403, str(denied))
+        else:
+            db.session.commit()
+            return redirect(url_for("boards.thread", thread_id=thread.id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("boards/new_thread.html", board=board, form=form), status
+
+
+@bp.get("/t/<int:thread_id>")
+def thread(thread_id: int):  # noqa: ANN201
+    try:
+        thread = reading.get_thread(db.session, _viewer(), thread_id)
+    except NotFound:
+        return _tombstone_or_404(thread_id=thread_id)
+    page = reading.thread_posts(
+        db.session, thread, _page_arg(), current_app.config["POSTS_PER_PAGE"]
+    )
+    if page.number > page.pages:
+        abort(404)
+    viewer = _viewer()
+    reply_form = ReplyForm() if viewer else None
+    is_moderator = viewer is not None and viewer.is_moderator
+    read_mark = unread.read_mark(db.session, viewer.id, thread.id) if viewer is not None else 0
+    kudos_given = reading.kudos_given(db.session, viewer, page.items)
+    posts_html = fragments.cached(
+        posts_key(thread, page, viewer, kudos_given),
+        lambda: render_template(
+            "boards/_posts.html", thread=thread, page=page, kudos_given=kudos_given
+        ),
+    )
+    html = render_template(
+        "boards/thread.html",
+        thread=thread,
+        first_post=reading.first_post(db.session, thread) if is_moderator else None,
+        page=page,
+        posts_html=Markup(posts_html),  # noqa: S704 - rendered by our own template
+        watching_thread=watching.is_watching_thread(db.session, viewer, thread),
+        reply_form=reply_form,
+        action_form=ActionForm(),
+        post_url=post_url,
+        pending_views=viewcounts.tally().pending(thread.id) + 1,
+    )
+    views = viewcounts.tally()
+    views.count(thread.id)
+    last_shown = page.items[-1].number if page.items else 0
+    if viewer is not None and last_shown > read_mark:
+        # Written after rendering: committing first would expire every loaded row and make
+        # the template reload each post one by one. The read transaction ends before the
+        # write so that, on SQLite, the write waits for other writers instead of failing.
+        thread_id, viewer_id = thread.id, viewer.id
+        start_writing(db.session)
+        unread.mark_read(db.session, viewer_id, thread_id, last_shown)
+        db.session.commit()
+    if views.due():
+        pending = views.take()
+        try:
+            start_writing(db.session)
+            viewcounts.write(db.session, pending)
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+            views.restore(pending)  # written with the next flush instead
+    return html
+
+
+def posts_key(thread, page, viewer, kudos_given: set[int]) -> str:  # noqa: ANN001
+    """Return the cache key of a thread page's posts: every value boards/_posts.html reads,
+    so that any change (a reply, an edit, a removal, kudos, a badge, the viewer's role or
+    suspension, another session) is another key."""
+    posts = tuple(
+        (
+            p.id,
+            p.number,
+            p.body_html,
+            p.created_at,
+            p.removed_at,
+            p.removal_reason,
+            p.edited_at,
+            p.edited_by.username if p.edited_by else None,
+            p.edited_by_moderator,
+            p.kudos_count,
+            p.author_id,
+            p.author.username,
+            tuple(p.author.badges),
+        )
+        for p in page.items
+    )
+    viewer_part = None
+    if viewer is not None:
+        viewer_part = (
+            viewer.id,
+            viewer.role,
+            viewer.is_moderator,
+            viewer.is_suspended(),
+            # The fragment's forms carry tokens signed from this session's CSRF secret: make
+            # sure the secret exists before keying on it (a new session has none yet).
+            generate_csrf() and session.get("csrf_token"),
+            tuple(sorted(kudos_given)),
+        )
+    return fragments.key_of(
+        "thread-posts",
+        request.script_root,
+        thread.id,
+        thread.author_id,
+        thread.solution_post_id,
+        thread.removed_at,
+        thread.locked,
+        page.number,
+        page.per_page,
+        posts,
+        viewer_part,
+    )
+
+
+@bp.route("/t/<int:thread_id>/reply", methods=["GET", "POST"])
+@login_required
+@ratelimits.posting
+def reply(thread_id: int):  # noqa: ANN201
+    thread = _thread_or_404(thread_id)
+    _refuse_sanctioned()
+    form = ReplyForm()
+    quoted = None
+    quote_arg = request.values.get("quote") or form.quote_id.data
+    if quote_arg and str(quote_arg).isdigit():
+        try:
+            quoted = reading.get_post(db.session, _viewer(), int(quote_arg))
+        except NotFound:
+            quoted = None
+        if quoted is not None and (quoted.thread_id != thread.id or quoted.is_removed):
+            quoted = None
+    if request.method == "GET" and quoted is not None:
+        form.quote_id.data = str(quoted.id)
+        permalink_url = url_for("boards.permalink", post_id=quoted.id)
+        form.body.data = posting.quote_markdown(quoted, permalink_url)
+    if form.validate_on_submit():
+        try:
+            post = posting.reply(
+                db.session,
+                current_user,
+                thread,
+                form.body.data or "",
+                quoted_post=quoted,
+                submission_key=form.submission_key.data,
+            )
+        except posting.PostingError as error:
+            db.session.rollback()
+            add_field_error(form, error.field, error.message)
+        except PermissionDenied as denied:
+            db.session.rollback()
+            if current_user.is_suspended():
+                abort(403, str(denied))
+            # A thread locked meanwhile: back to it, where the page says so.
+            flash(str(denied), "error")
+            return redirect(url_for("boards.thread", thread_id=thread.id))
+        else:
+            db.session.commit()
+            return redirect(post_url(post))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("boards/reply.html", thread=thread, form=form, quoted=quoted), status
+
+
+@bp.get("/posts/<int:post_id>")
+def permalink(post_id: int):  # noqa: ANN201
+    try:
+        post = reading.get_post(db.session, _viewer(), post_id)
+    except NotFound:
+        return _tombstone_or_404(post_id=post_id)
+    return redirect(post_url(post))
+
+
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_post(post_id: int):  # noqa: ANN201
+    post = _post_or_404(post_id)
+    try:
+        ensure_can_edit(current_user, post)
+    except PermissionDenied as denied:
+        abort(403, str(denied))
+    form = EditForm()
+    if post.author_id != current_user.id:
+        form.reason.label.text = "Reason for the edit (required for a moderator’s edit)"
+    if request.method == "GET":
+        form.body.data = post.body_source
+        form.title.data = post.thread.title if post.is_first else None
+    if form.validate_on_submit():
+        try:
+            posting.edit_post(
+                db.session,
+                current_user,
+                post,
+                form.body.data or "",
+                title=form.title.data if post.is_first else None,
+                reason=form.reason.data or "",
+            )
+        except posting.PostingError as error:
+            db.session.rollback()
+            add_field_error(form, error.field, error.message)
+        else:
+            db.session.commit()
+            flash("Your changes are saved.", "success")
+            return redirect(post_url(post))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("boards/edit_post.html", post=post, form=form), status
+
+
+@bp.get("/posts/<int:post_id>/revisions")
+def revisions(post_id: int):  # noqa: ANN201
+    post = _post_or_404(post_id)
+    if post.is_removed and not (_viewer() and current_user.is_moderator):
+        abort(404)
+    return render_template(
+        "boards/revisions.html",
+        post=post,
+        revisions=reading.post_revisions(db.session, post),
+        post_url=post_url,
+    )
+
+
+@bp.post("/posts/<int:post_id>/kudos")
+@login_required
+def kudos(post_id: int):  # noqa: ANN201
+    post = _post_or_404(post_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        posting.give_kudos(db.session, current_user, post)
+    except PermissionDenied as denied:
+        db.session.rollback()
+        abort(403, str(denied))
+    db.session.commit()
+    return redirect(post_url(post))
+
+
+@bp.post("/posts/<int:post_id>/accept")
+@login_required
+def accept(post_id: int):  # noqa: ANN201
+    post = _post_or_404(post_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        posting.accept_solution(db.session, current_user, post)
+    except PermissionDenied as denied:
+        db.session.rollback()
+        abort(403, str(denied))
+    except posting.PostingError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(post_url(post))
+    db.session.commit()
+    flash("Marked as the solution.", "success")
+    return redirect(post_url(post))
+
+
+@bp.post("/t/<int:thread_id>/unaccept")
+@login_required
+def unaccept(thread_id: int):  # noqa: ANN201
+    thread = _thread_or_404(thread_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        posting.unaccept_solution(db.session, current_user, thread)
+    except PermissionDenied as denied:
+        db.session.rollback()
+        abort(403, str(denied))
+    db.session.commit()
+    flash("The thread is no longer marked solved.", "info")
+    return redirect(url_for("boards.thread", thread_id=thread.id))

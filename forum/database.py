@@ -1,0 +1,100 @@
+"""The shared persistence platform: declarative base, naming convention, UTC times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+# Stable constraint names, so migrations can drop and alter them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp that is always stored and returned as aware UTC.
+
+    SQLite keeps no zone, so naive values read back are UTC by construction.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def configure_sqlite(engine: Engine, writes_expected: Callable[[], bool] = lambda: False) -> None:
+    """Make SQLite behave like a real transactional database.
+
+    pysqlite defers BEGIN and so breaks SAVEPOINT; SQLAlchemy's documented fix is to take
+    transaction control away from the driver and emit BEGIN ourselves. Foreign keys are off
+    by default in SQLite, and WAL lets readers proceed while one process writes.
+
+    SQLite has one writer at a time, and a transaction that has read cannot start writing
+    once another has committed since ("database is locked", which no busy timeout cures).
+    So when ``writes_expected()`` says the transaction will write (the factory answers for
+    the current request), it begins with BEGIN IMMEDIATE: it takes the write lock first and
+    concurrent writers wait for each other instead of failing.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes_expected() else "BEGIN")
+
+
+def start_writing(session: Any) -> None:
+    """End the current (read) transaction and mark the request as one that writes.
+
+    For a safe-method request that writes after reading (a view counter): on SQLite the
+    next transaction then takes the write lock up front and waits for other writers.
+    """
+    from flask import g, has_request_context
+
+    session.rollback()
+    if has_request_context():
+        g.writes_expected = True

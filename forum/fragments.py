@@ -1,0 +1,101 @@
+"""Rendered fragments of pages, cached under keys made of everything they show.
+
+A key is a digest of every value the fragment's template reads (post versions, kudos counts,
+removals, authors' badges, the viewer's role, suspension and kudos, the session's CSRF
+secret), so a change to any of them is a different key: nothing is invalidated, and nothing
+stale or meant for another viewer can be served. Storage is a bounded LRU in each process's
+memory, or Redis when CACHE_REDIS_URL is set (shared by every process; entries expire).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+REDIS_TTL_SECONDS = 3600
+
+
+def key_of(kind: str, *parts: object) -> str:
+    """Return the cache key of a fragment from the values it shows."""
+    return (
+        f"townhall:fragment:{kind}:"
+        + hashlib.blake2b(repr(parts).encode(), digest_size=20).hexdigest()
+    )
+
+
+class MemoryStore:
+    """Least recently used fragments, at most ``max_bytes`` of them."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def set(self, key: str, value: str) -> None:
+        if len(value) > self.max_bytes // 4:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= len(old)
+            self._items[key] = value
+            self.size += len(value)
+            while self.size > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped)
+
+
+class RedisStore:
+    """Fragments in Redis, shared by every process; a Redis outage only costs renders."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2)
+
+    def get(self, key: str) -> str | None:
+        try:
+            value = self.client.get(key)
+        except Exception:  # noqa: BLE001 - render instead
+            log.warning("fragment cache unavailable", exc_info=True)
+            return None
+        return value.decode() if value is not None else None
+
+    def set(self, key: str, value: str) -> None:
+        try:
+            self.client.set(key, value.encode(), ex=REDIS_TTL_SECONDS)
+        except Exception:  # noqa: BLE001 - the next request renders again
+            log.warning("fragment cache unavailable", exc_info=True)
+
+
+def cached(key: str, render: Callable[[], str]) -> str:
+    """Return the fragment stored under ``key``, rendering and storing it when missing."""
+    store = current_app.extensions["fragments"]
+    html = store.get(key)
+    if html is None:
+        html = render()
+        store.set(key, html)
+    return html
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("CACHE_REDIS_URL")
+    if url:
+        app.extensions["fragments"] = RedisStore(url)
+    else:
+        app.extensions["fragments"] = MemoryStore(int(app.config.get("CACHE_MAX_BYTES", 32 << 20)))

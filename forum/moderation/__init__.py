@@ -1,0 +1,1 @@
+"""Moderation: reports, removals that keep everything, sanctions, roles and the moderation log."""

@@ -1,0 +1,172 @@
+"""A member's notifications: the unread count, the list, marking read, and their wording.
+
+A notification about a post that has since been removed (or whose thread was removed, or
+moved where the member cannot see it) is hidden, read or not: it is filtered when read,
+so it works whatever removed the post. The removal notice itself is the exception.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, contains_eager, joinedload
+
+from forum.accounts.models import User
+from forum.boards.models import Board, Post, Thread
+from forum.boards.reading import Page
+from forum.database import utcnow
+from forum.notifications.models import Notification, NotificationKind
+
+# The bell shows "99+" past this; counting further is work nobody reads.
+MAX_COUNTED = 99
+
+
+def _still_visible(viewer: User) -> Any:
+    """Return the where-clause hiding notifications about content gone from the member."""
+    board_ok = sa.or_(Board.id.is_(None), Board.moderators_only.is_(False))
+    if viewer.is_moderator:
+        board_ok = sa.true()
+    return sa.or_(
+        Notification.kind == NotificationKind.POST_REMOVED.value,
+        sa.and_(Post.removed_at.is_(None), Thread.removed_at.is_(None), board_ok),
+    )
+
+
+def _visible(statement: sa.Select, viewer: User) -> sa.Select:
+    return (
+        statement.outerjoin(Post, Post.id == Notification.post_id)
+        .outerjoin(Thread, Thread.id == Notification.thread_id)
+        .outerjoin(Board, Board.id == Thread.board_id)
+        .where(Notification.recipient_id == viewer.id, _still_visible(viewer))
+    )
+
+
+@functools.cache
+def _unread_count_statement(moderator: bool) -> sa.Select:
+    """The bell's query, built once per kind of viewer (it runs on every member's page, and
+    building it cost more than running it); the member's id is a bound parameter."""
+    board_ok = (
+        sa.true() if moderator else sa.or_(Board.id.is_(None), Board.moderators_only.is_(False))
+    )
+    unread = (
+        sa.select(Notification.id)
+        .outerjoin(Post, Post.id == Notification.post_id)
+        .outerjoin(Thread, Thread.id == Notification.thread_id)
+        .outerjoin(Board, Board.id == Thread.board_id)
+        .where(
+            Notification.recipient_id == sa.bindparam("viewer_id"),
+            sa.or_(
+                Notification.kind == NotificationKind.POST_REMOVED.value,
+                sa.and_(Post.removed_at.is_(None), Thread.removed_at.is_(None), board_ok),
+            ),
+            Notification.read_at.is_(None),
+        )
+        .limit(MAX_COUNTED + 1)
+    )
+    return sa.select(sa.func.count()).select_from(unread.subquery())
+
+
+def unread_count(session: Session, viewer: User) -> int:
+    """Return how many unread notifications the member can see (at most MAX_COUNTED + 1)."""
+    statement = _unread_count_statement(viewer.is_moderator)
+    return session.scalar(statement, {"viewer_id": viewer.id}) or 0
+
+
+def notifications_page(
+    session: Session, viewer: User, page: int, per_page: int
+) -> Page[Notification]:
+    """Return one page of the member's visible notifications, latest activity first."""
+    base = _visible(sa.select(Notification), viewer)
+    total = session.scalar(
+        sa.select(sa.func.count()).select_from(base.with_only_columns(Notification.id).subquery())
+    )
+    items = session.scalars(
+        base.options(
+            contains_eager(Notification.thread),
+            contains_eager(Notification.post),
+            joinedload(Notification.actor),
+        )
+        .order_by(Notification.updated_at.desc(), Notification.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page(list(items), page, per_page, total or 0)
+
+
+def get_own(session: Session, viewer: User, notification_id: int) -> Notification | None:
+    """Return the member's own visible notification with this id, or None."""
+    return session.scalar(
+        _visible(sa.select(Notification), viewer)
+        .where(Notification.id == notification_id)
+        .options(contains_eager(Notification.thread), contains_eager(Notification.post))
+    )
+
+
+def mark_read(session: Session, viewer: User, notification_ids: list[int]) -> int:
+    """Mark some of the member's notifications read; return how many changed."""
+    if not notification_ids:
+        return 0
+    result = session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.recipient_id == viewer.id,
+            Notification.id.in_(notification_ids),
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def mark_all_read(session: Session, viewer: User) -> int:
+    """Mark every notification of the member read; return how many changed."""
+    result = session.execute(
+        sa.update(Notification)
+        .where(Notification.recipient_id == viewer.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Wording:
+    """A notification in words: who, what, and where (a thread title, when there is one)."""
+
+    text: str
+    detail: str | None = None
+
+
+def describe(notification: Notification) -> Wording:
+    """Return what the notification says, in plain text (templates escape it)."""
+    actor = notification.actor.username if notification.actor else "Someone"
+    title = f"“{notification.thread.title}”" if notification.thread else "a thread"
+    kind = notification.kind
+    if kind == NotificationKind.REPLY:
+        return Wording(f"{actor} replied in {title}")
+    if kind == NotificationKind.NEW_THREAD:
+        return Wording(f"{actor} started a new thread: {title}")
+    if kind == NotificationKind.QUOTE:
+        return Wording(f"{actor} quoted your post in {title}")
+    if kind == NotificationKind.MENTION:
+        return Wording(f"{actor} mentioned you in {title}")
+    if kind == NotificationKind.SOLUTION:
+        return Wording(f"{actor} accepted your reply as the solution in {title}")
+    if kind == NotificationKind.KUDOS:
+        if notification.count == 1:
+            return Wording(f"{actor} gave kudos to your post in {title}")
+        return Wording(f"{notification.count} people gave kudos to your post in {title}")
+    if kind == NotificationKind.POST_REMOVED:
+        return Wording(
+            f"A moderator removed your post in {title}",
+            f"Reason: {notification.detail}" if notification.detail else None,
+        )
+    if kind == NotificationKind.REFERRAL_SIGNED_UP:
+        return Wording("Someone you referred signed up", notification.detail)
+    if kind == NotificationKind.REWARD_APPROVED:
+        return Wording("A referral reward was approved", notification.detail)
+    return Wording(notification.detail or "Something happened")  # pragma: no cover

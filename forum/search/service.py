@@ -1,0 +1,353 @@
+"""Searching posts: ranked matches with highlighted snippets, filtered to what the viewer may see.
+
+SQLite answers with its FTS5 table and bm25 ranking; PostgreSQL with the tsvector column,
+its GIN index and ts_rank_cd. Members never see removed posts, removed threads or boards for
+moderators only; moderators see everything, removed content marked as such.
+A page of results costs two queries on SQLite and three on PostgreSQL, whatever the number
+of matches (counting stops at MAX_COUNTED).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from math import ceil
+from typing import Any
+
+import sqlalchemy as sa
+from markupsafe import Markup, escape
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+from forum.accounts.models import User
+from forum.accounts.service import username_key
+from forum.boards.models import Board, Post, Thread
+from forum.markup import plain_text
+from forum.search.index import MARK_END, MARK_START, TEXT_SEARCH_CONFIG, clean_text
+from forum.search.query import ParsedQuery, QueryError, parse, to_fts5
+
+__all__ = ["QueryError", "SearchFilters", "SearchHit", "SearchResults", "highlight", "search"]
+
+# Counting every match of a common word costs as much as the search; past this many the page
+# says "more than 1,000" instead.
+MAX_COUNTED = 1000
+SNIPPET_WORDS = 30
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    board_slug: str | None = None
+    author: str | None = None
+    solved_only: bool = False
+    since: date | None = None
+    until: date | None = None
+    newest_first: bool = False
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    post_id: int
+    post_number: int
+    thread_id: int
+    title_html: Markup
+    snippet_html: Markup
+    board_name: str
+    board_slug: str
+    author_name: str
+    created_at: datetime
+    solved: bool
+    is_solution: bool
+    removed: bool
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    hits: list[SearchHit]
+    number: int
+    per_page: int
+    total: int
+    words: list[str]
+
+    @property
+    def more_than_counted(self) -> bool:
+        return self.total > MAX_COUNTED
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(min(self.total, MAX_COUNTED) / self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def _marks_balanced(text: str) -> bool:
+    inside = False
+    for char in text:
+        if char == MARK_START:
+            if inside:
+                return False
+            inside = True
+        elif char == MARK_END:
+            if not inside:
+                return False
+            inside = False
+    return not inside
+
+
+def highlight(text: str) -> Markup:
+    """Return ``text`` escaped for HTML, with the engine's match marks turned into <mark>.
+
+    Escaping comes first, so nothing in a post can become markup; marks that do not pair up
+    (the engines never produce them) drop all highlighting rather than leave a tag open.
+    """
+    escaped = str(escape(text))
+    if not _marks_balanced(escaped):
+        return Markup(escaped.replace(MARK_START, "").replace(MARK_END, ""))  # noqa: S704
+    return Markup(escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))  # noqa: S704
+
+
+def _visibility(viewer: User | None) -> list[Any]:
+    if viewer is not None and viewer.is_moderator:
+        return []
+    return [
+        Post.removed_at.is_(None),
+        Thread.removed_at.is_(None),
+        Board.moderators_only.is_(False),
+    ]
+
+
+def _filters(filters: SearchFilters) -> list[Any]:
+    clauses: list[Any] = []
+    if filters.board_slug:
+        clauses.append(Board.slug == filters.board_slug)
+    if filters.author:
+        clauses.append(User.username_key == username_key(filters.author.strip().lstrip("@")))
+    if filters.solved_only:
+        clauses.append(Thread.solution_post_id.is_not(None))
+    if filters.since:
+        clauses.append(Post.created_at >= datetime.combine(filters.since, time.min, UTC))
+    if filters.until:
+        end = datetime.combine(filters.until + timedelta(days=1), time.min, UTC)
+        clauses.append(Post.created_at < end)
+    return clauses
+
+
+_COLUMNS = (
+    Post.id,
+    Post.number,
+    Post.thread_id,
+    Post.body_source,
+    Post.created_at,
+    Post.removed_at,
+    Thread.title,
+    Thread.solution_post_id,
+    Thread.removed_at.label("thread_removed_at"),
+    Board.name,
+    Board.slug,
+    User.username,
+)
+
+
+def _joined(statement: sa.Select) -> sa.Select:
+    return (
+        statement.join(Thread, Thread.id == Post.thread_id)
+        .join(Board, Board.id == Thread.board_id)
+        .join(User, User.id == Post.author_id)
+    )
+
+
+def _hit(row: Any, title_html: Markup, snippet_html: Markup) -> SearchHit:
+    return SearchHit(
+        post_id=row.id,
+        post_number=row.number,
+        thread_id=row.thread_id,
+        title_html=title_html,
+        snippet_html=snippet_html,
+        board_name=row.name,
+        board_slug=row.slug,
+        author_name=row.username,
+        created_at=row.created_at,
+        solved=row.solution_post_id is not None,
+        is_solution=row.solution_post_id == row.id,
+        removed=row.removed_at is not None or row.thread_removed_at is not None,
+    )
+
+
+def _count(session: Session, matches: sa.Select) -> int:
+    capped = matches.with_only_columns(Post.id).order_by(None).limit(MAX_COUNTED + 1)
+    return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
+
+
+def _search_sqlite(
+    session: Session,
+    query: ParsedQuery,
+    where: list[Any],
+    filters: SearchFilters,
+    page: int,
+    per_page: int,
+) -> tuple[int, list[SearchHit]]:
+    fts = sa.table("post_search", sa.column("rowid", sa.Integer), sa.column("rank"))
+    table = sa.literal_column("post_search")
+    match = table.op("MATCH")(to_fts5(query))
+
+    def matching(*columns: Any) -> sa.Select:
+        return _joined(
+            sa.select(*columns).select_from(fts).join(Post, Post.id == fts.c.rowid)
+        ).where(match)
+
+    total = _count(session, matching(Post.id).where(*where))
+    order = (
+        (Post.created_at.desc(), Post.id.desc())
+        if filters.newest_first
+        else (fts.c.rank, Post.id.desc())
+    )
+    # One pass: SQLite keeps only the best rows in its sorter, and FTS5 makes snippets from
+    # the text it stores. (Looking the page's rows up again by rowid would reload the whole
+    # match list once per row.)
+    rows = session.execute(
+        matching(
+            *_COLUMNS,
+            sa.func.highlight(table, 0, MARK_START, MARK_END).label("title_marked"),
+            sa.func.snippet(table, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS).label(
+                "body_marked"
+            ),
+        )
+        .where(*where)
+        .order_by(*order)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    hits = []
+    for row in rows:
+        # Only a first post carries the title in the index; replies show it unmarked.
+        title = highlight(row.title_marked) if row.title_marked else escape(row.title)
+        hits.append(_hit(row, Markup(title), highlight(row.body_marked)))  # noqa: S704
+    return total, hits
+
+
+# A literal, not a parameter: a parameter cast to regconfig is evaluated row by row, and the
+# tsquery built from it with it, which made searches several times slower.
+_CONFIG = sa.literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig", postgresql.REGCONFIG)
+
+
+def _tsquery(query: ParsedQuery) -> Any:
+    def term(words: tuple[str, ...]) -> Any:
+        function = sa.func.plainto_tsquery if len(words) == 1 else sa.func.phraseto_tsquery
+        return function(_CONFIG, " ".join(words))
+
+    expression = term(query.required[0])
+    for words in query.required[1:]:
+        expression = expression.op("&&")(term(words))
+    for words in query.excluded:
+        expression = expression.op("&&")(sa.func.tsquery_not(term(words)))
+    return expression
+
+
+_HEADLINE_OPTIONS = (
+    f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS}, MinWords=12, "
+    'MaxFragments=2, FragmentDelimiter=" … "'
+)
+_TITLE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"
+
+
+def _search_postgresql(
+    session: Session,
+    query: ParsedQuery,
+    where: list[Any],
+    filters: SearchFilters,
+    page: int,
+    per_page: int,
+) -> tuple[int, list[SearchHit]]:
+    vector = sa.literal_column("posts.search_vector")
+    tsquery = _tsquery(query)
+    total = _count(
+        session,
+        _joined(sa.select(Post.id).select_from(Post)).where(vector.op("@@")(tsquery), *where),
+    )
+    rank = sa.func.ts_rank_cd(vector, tsquery)
+    # Rank every match on narrow rows first, then fetch the page's posts: sorting whole rows
+    # (bodies included) of thousands of matches is what makes a search slow.
+    page_ids = (
+        _joined(sa.select(Post.id, Post.created_at, rank.label("rank")).select_from(Post))
+        .where(vector.op("@@")(tsquery), *where)
+        .order_by(
+            *(
+                (Post.created_at.desc(), Post.id.desc())
+                if filters.newest_first
+                else (rank.desc(), Post.id.desc())
+            )
+        )
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .subquery("page_ids")
+    )
+    order = (
+        (page_ids.c.created_at.desc(), page_ids.c.id.desc())
+        if filters.newest_first
+        else (page_ids.c.rank.desc(), page_ids.c.id.desc())
+    )
+    rows = session.execute(
+        _joined(
+            sa.select(*_COLUMNS).select_from(page_ids).join(Post, Post.id == page_ids.c.id)
+        ).order_by(*order)
+    ).all()
+    if not rows:
+        return total, []
+    # Headlines are made from the plain text of just this page's posts, in one query.
+    texts = (
+        sa.func.unnest(
+            sa.bindparam("ids", [row.id for row in rows], type_=postgresql.ARRAY(sa.Integer)),
+            sa.bindparam(
+                "titles", [clean_text(row.title) for row in rows], type_=postgresql.ARRAY(sa.Text)
+            ),
+            sa.bindparam(
+                "bodies",
+                [clean_text(plain_text(row.body_source)) for row in rows],
+                type_=postgresql.ARRAY(sa.Text),
+            ),
+        )
+        .table_valued("id", "title", "body")
+        .render_derived()
+    )
+    config = _CONFIG
+    headlines = {
+        line.id: line
+        for line in session.execute(
+            sa.select(
+                texts.c.id,
+                sa.func.ts_headline(config, texts.c.title, tsquery, _TITLE_OPTIONS).label("title"),
+                sa.func.ts_headline(config, texts.c.body, tsquery, _HEADLINE_OPTIONS).label("body"),
+            )
+        )
+    }
+    hits = [
+        _hit(row, highlight(headlines[row.id].title), highlight(headlines[row.id].body))
+        for row in rows
+    ]
+    return total, hits
+
+
+def search(
+    session: Session,
+    viewer: User | None,
+    text: str,
+    filters: SearchFilters,
+    page: int = 1,
+    per_page: int = 20,
+) -> SearchResults:
+    """Return one page of posts matching ``text``, best first (or newest first).
+
+    Raises QueryError, with a message for a person, when the text cannot be searched for.
+    """
+    query = parse(text)
+    where = [*_visibility(viewer), *_filters(filters)]
+    if session.get_bind().dialect.name == "postgresql":
+        total, hits = _search_postgresql(session, query, where, filters, page, per_page)
+    else:
+        total, hits = _search_sqlite(session, query, where, filters, page, per_page)
+    return SearchResults(hits, page, per_page, total, query.words)

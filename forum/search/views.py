@@ -1,0 +1,59 @@
+"""The search page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from forum.boards import reading
+from forum.extensions import db
+from forum.search import service
+from forum.search.forms import SearchForm
+
+bp = Blueprint("search", __name__)
+
+
+def _viewer():  # noqa: ANN202
+    return current_user if current_user.is_authenticated else None
+
+
+@bp.get("/search")
+def search():  # noqa: ANN201
+    form = SearchForm(request.args)
+    boards = reading.visible_boards(db.session, _viewer())
+    form.board.choices = [SelectChoice("", "All boards")] + [
+        SelectChoice(board.slug, board.name) for board in boards
+    ]
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 1000:
+        abort(404)
+    results = None
+    problem = None
+    text = (form.q.data or "").strip()
+    if text and form.validate():
+        filters = service.SearchFilters(
+            board_slug=form.board.data or None,
+            author=form.author.data or None,
+            solved_only=bool(form.solved.data),
+            since=form.since.data,
+            until=form.until.data,
+            newest_first=form.sort.data == "newest",
+        )
+        try:
+            results = service.search(
+                db.session,
+                _viewer(),
+                text,
+                filters,
+                int(page),
+                current_app.config["SEARCH_RESULTS_PER_PAGE"],
+            )
+        except service.QueryError as error:
+            problem = str(error)
+    elif text:
+        problem = "Please correct the marked fields."
+    # A search that cannot run is advice, not an error: the page says what to change.
+    return render_template(
+        "search/results.html", form=form, results=results, problem=problem, searched=text
+    )

@@ -1,0 +1,76 @@
+"""Jinja filters and globals shared by every page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request, url_for
+
+from forum.database import utcnow
+
+
+def format_datetime(value: datetime | None) -> str:
+    """Return an unambiguous UTC timestamp for people, e.g. "3 Mar 2026, 14:05 UTC"."""
+    if value is None:
+        return ""
+    return value.strftime("%-d %b %Y, %H:%M UTC")
+
+
+def time_ago(value: datetime | None, now: datetime | None = None) -> str:
+    """Return a short relative time such as "5 minutes ago"."""
+    if value is None:
+        return ""
+    seconds = int(((now or utcnow()) - value).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for size, unit in (
+        (86400 * 365, "year"),
+        (86400 * 30, "month"),
+        (86400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+    ):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"  # pragma: no cover
+
+
+def url_for_page(page: int) -> str:
+    """Return the current URL with another ``page`` query value."""
+    args: dict[str, Any] = {**request.view_args, **request.args.to_dict()}  # type: ignore[dict-item]
+    args["page"] = page
+    return url_for(request.endpoint or "boards.index", **args)
+
+
+def add_nav_link(app: Flask, endpoint: str, label: str, audience: str = "member") -> None:
+    """Show a link in the header of every page, to members or only to admins.
+
+    How other parts (the referral pages) appear in the header without the forum knowing them.
+    """
+    app.jinja_env.globals["nav_links"].append(
+        {"endpoint": endpoint, "label": label, "audience": audience}
+    )
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """Return an absolute URL on this site, built from BASE_URL, for use outside a request.
+
+    Emails are written by workers with no request to take a host from.
+    """
+    parts = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(
+        parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme or "http"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["nav_links"] = []
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["ago"] = time_ago
+    app.jinja_env.globals["url_for_page"] = url_for_page
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True

@@ -1,0 +1,399 @@
+"""Rewards: granted exactly once per referral and tier, held, approved, paid or reversed.
+
+Every change to a referral's rewards happens while its row is locked (``lock_referral``), so
+events for the same referee are applied one at a time; the unique ``live_key`` is the
+database's own guarantee that a tier never has two live rewards. Status changes that can race
+with the approval job are conditional updates ("… WHERE status = 'pending'").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from forum.accounts.models import User
+from referrals import messages, tiers
+from referrals.models import (
+    MONEY_KINDS,
+    Program,
+    Referral,
+    ReferrerTotal,
+    Reward,
+    RewardKind,
+    RewardStatus,
+    Tier,
+)
+from referrals.rewards_text import format_cents
+
+MAX_PAGE = 1000
+
+
+class RewardError(ValueError):
+    """The reward cannot change as asked (wrong status); the message says why."""
+
+
+class RewardNotFound(LookupError):
+    """No reward has that id."""
+
+
+def live_key(referral_id: int, tier_id: int) -> str:
+    return f"{referral_id}:{tier_id}"
+
+
+def lock_referral(session: Session, referral_id: int) -> Referral | None:
+    """Return the referral, its row locked until the transaction ends (PostgreSQL; SQLite
+    serializes writers anyway), with fresh values."""
+    return session.scalar(
+        sa.select(Referral)
+        .where(Referral.id == referral_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def lock_referrals(session: Session, referee_ids: Iterable[int]) -> list[Referral]:
+    """Return the referrals of these referees, locked in id order (so that two transactions
+    never wait for each other in a circle), with fresh values."""
+    ids = sorted(set(referee_ids))
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            sa.select(Referral)
+            .where(Referral.referee_id.in_(ids))
+            .order_by(Referral.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _change_referrer_total(session: Session, referral: Referral, delta: int) -> None:
+    session.execute(
+        sa.update(ReferrerTotal)
+        .where(
+            ReferrerTotal.program_id == referral.program_id,
+            ReferrerTotal.referrer_id == referral.referrer_id,
+        )
+        .values(rewarded_cents=ReferrerTotal.rewarded_cents + delta)
+    )
+
+
+def _money_allowance(session: Session, referral: Referral, program: Program, wanted: int) -> int:
+    """Return how much of ``wanted`` cents the program's caps still allow for this referral."""
+    referee_left = None
+    if program.referee_cap_cents is not None:
+        referee_left = program.referee_cap_cents - referral.rewarded_cents
+    referrer_left = None
+    if program.referrer_cap_cents is not None:
+        # Lock the referrer's total: referrals of one referrer are settled in parallel.
+        total = session.scalar(
+            sa.select(ReferrerTotal)
+            .where(
+                ReferrerTotal.program_id == program.id,
+                ReferrerTotal.referrer_id == referral.referrer_id,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        referrer_left = program.referrer_cap_cents - (total.rewarded_cents if total else 0)
+    return tiers.capped(wanted, referee_left, referrer_left)
+
+
+def _add_reward(
+    session: Session,
+    referral: Referral,
+    program: Program,
+    tier: Tier,
+    amount: int,
+    now: datetime,
+    spend_event_id: int | None,
+    key: str | None,
+) -> Reward:
+    immediate = program.hold_days == 0
+    reward = Reward(
+        referral_id=referral.id,
+        tier_id=tier.id,
+        program_id=program.id,
+        referrer_id=referral.referrer_id,
+        kind=tier.reward_kind,
+        amount=amount,
+        currency=program.currency,
+        live_key=key,
+        spend_event_id=spend_event_id,
+        created_at=now,
+        hold_until=now + timedelta(days=program.hold_days),
+        status=(RewardStatus.APPROVED if immediate else RewardStatus.PENDING).value,
+        approved_at=now if immediate else None,
+    )
+    session.add(reward)
+    if tier.reward_kind in MONEY_KINDS:
+        referral.rewarded_cents += amount
+        _change_referrer_total(session, referral, amount)
+    return reward
+
+
+def _grant(
+    session: Session, referral: Referral, tier: Tier, now: datetime, spend_event_id: int | None
+) -> Reward | None:
+    amount = tier.reward_amount
+    if tier.reward_kind in MONEY_KINDS:
+        amount = _money_allowance(session, referral, referral.program, amount)
+        if amount <= 0:
+            return None  # capped out; granted later if a reversal frees room
+    return _add_reward(
+        session,
+        referral,
+        referral.program,
+        tier,
+        amount,
+        now,
+        spend_event_id,
+        live_key(referral.id, tier.id),
+    )
+
+
+def _reverse(
+    session: Session,
+    referral: Referral,
+    reward: Reward,
+    from_statuses: tuple[str, ...],
+    reason: str,
+    now: datetime,
+    admin: User | None = None,
+) -> bool:
+    """Reverse the reward if it is still in one of ``from_statuses``; return whether it was."""
+    reversed_id = session.scalar(
+        sa.update(Reward)
+        .where(Reward.id == reward.id, Reward.status.in_(from_statuses))
+        .values(
+            status=RewardStatus.REVERSED.value,
+            live_key=None,
+            reversed_at=now,
+            reversal_reason=reason,
+            reversed_by_id=admin.id if admin else None,
+        )
+        .returning(Reward.id)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(reward)
+    if reversed_id is None:
+        return False
+    if reward.kind in MONEY_KINDS:
+        referral.rewarded_cents -= reward.amount
+        _change_referrer_total(session, referral, -reward.amount)
+        if reward.kind == RewardKind.REVENUE_SHARE:
+            referral.share_accrued_cents -= reward.amount
+    return True
+
+
+def _settle_revenue_share(
+    session: Session, referral: Referral, tier: Tier, now: datetime, spend_event_id: int | None
+) -> Reward | None:
+    target = tiers.revenue_share_cents(
+        referral.share_base_cents, tier.threshold_cents, tier.reward_amount, tier.share_cap_cents
+    )
+    delta = target - referral.share_accrued_cents
+    if delta > 0:
+        delta = _money_allowance(session, referral, referral.program, delta)
+    if delta == 0:
+        return None
+    # A negative delta is a claw-back: a refund took back spend the share was paid on.
+    referral.share_accrued_cents += delta
+    return _add_reward(session, referral, referral.program, tier, delta, now, spend_event_id, None)
+
+
+def live_rewards(session: Session, referrals: Iterable[Referral]) -> dict[str, Reward]:
+    """Return the live threshold rewards of these (locked) referrals, by live key: what
+    ``settle`` would look up, in one query for a whole batch of events."""
+    keys = [
+        live_key(referral.id, tier.id)
+        for referral in referrals
+        for tier in referral.program.tiers
+        if not tier.is_revenue_share
+    ]
+    if not keys:
+        return {}
+    return {
+        r.live_key: r
+        for r in session.scalars(
+            sa.select(Reward)
+            .where(Reward.live_key.in_(keys))
+            .execution_options(populate_existing=True)
+        )
+    }
+
+
+def settle(
+    session: Session,
+    referral: Referral,
+    now: datetime,
+    spend_event_id: int | None = None,
+    live_by_key: dict[str, Reward] | None = None,
+) -> list[Reward]:
+    """Bring the referral's rewards in line with its running totals; return the rewards made.
+
+    Call with the referral locked (``lock_referral``). Each reached tier without a live reward
+    gets one; a pending reward whose threshold is no longer reached is reversed with the
+    reason; the revenue share accrues or is clawed back to match the share base.
+
+    ``live_by_key`` (from ``live_rewards``, for a batch) stands in for the lookup of the live
+    rewards and is kept up to date; the caller then flushes once at the end of the batch.
+    """
+    program = referral.program
+    blocked = set(referral.blocked_tier_ids or ())
+    threshold_tiers = {t.id: t for t in program.tiers if not t.is_revenue_share}
+    live: dict[int, Reward] = {}
+    if threshold_tiers and live_by_key is not None:
+        for tier_id in threshold_tiers:
+            reward = live_by_key.get(live_key(referral.id, tier_id))
+            if reward is not None:
+                live[tier_id] = reward
+    elif threshold_tiers:
+        keys = [live_key(referral.id, tier_id) for tier_id in threshold_tiers]
+        live = {
+            r.tier_id: r
+            for r in session.scalars(
+                sa.select(Reward)
+                .where(Reward.live_key.in_(keys))
+                .execution_options(populate_existing=True)
+            )
+        }
+    states = [
+        tiers.TierState(
+            tier.id,
+            tier.threshold_cents,
+            live[tier.id].status if tier.id in live else None,
+            tier.id in blocked,
+        )
+        for tier in threshold_tiers.values()
+    ]
+    made = []
+    for tier_id, action in tiers.plan(states, referral.net_cents, referral.may_be_rewarded):
+        tier = threshold_tiers[tier_id]
+        if action == tiers.Action.GRANT:
+            reward = _grant(session, referral, tier, now, spend_event_id)
+            if reward is not None:
+                made.append(reward)
+                if live_by_key is not None:
+                    live_by_key[reward.live_key] = reward
+        else:
+            reason = (
+                f"A refund took the referee's net amount to {format_cents(referral.net_cents)}, "
+                f"below this tier's threshold of {format_cents(tier.threshold_cents)}."
+            )
+            _reverse(session, referral, live[tier_id], (RewardStatus.PENDING.value,), reason, now)
+            if live_by_key is not None:
+                live_by_key.pop(live_key(referral.id, tier_id), None)
+    share_tier = next((t for t in program.tiers if t.is_revenue_share), None)
+    if share_tier is not None and referral.may_be_rewarded and share_tier.id not in blocked:
+        reward = _settle_revenue_share(session, referral, share_tier, now, spend_event_id)
+        if reward is not None:
+            made.append(reward)
+    if live_by_key is None or made:
+        session.flush()  # rewards get their ids: a later event of the batch may reverse them
+    for reward in made:
+        if reward.status == RewardStatus.APPROVED:  # no hold: approved at once
+            messages.reward_approved(
+                session, reward.referrer_id, referral.id, reward.id, reward.kind, reward.amount
+            )
+    return made
+
+
+def approve_due(session: Session, now: datetime) -> int:
+    """Approve every pending reward whose hold has ended; return how many were approved.
+
+    One conditional UPDATE: workers running it at the same time each approve different rows
+    (the second to reach a row finds it no longer pending), never the same row twice.
+    """
+    approved = session.execute(
+        sa.update(Reward)
+        .where(Reward.status == RewardStatus.PENDING.value, Reward.hold_until <= now)
+        .values(status=RewardStatus.APPROVED.value, approved_at=now)
+        .returning(Reward.id, Reward.referrer_id, Reward.referral_id, Reward.kind, Reward.amount)
+        .execution_options(synchronize_session=False)
+    ).all()
+    session.expire_all()
+    for reward_id, referrer_id, referral_id, kind, amount in approved:
+        messages.reward_approved(session, referrer_id, referral_id, reward_id, kind, amount)
+    return len(approved)
+
+
+def reverse_reward(
+    session: Session, reward_id: int, admin: User, reason: str, now: datetime
+) -> Reward:
+    """Reverse a pending or approved reward for the reason given (an admin's decision) and
+    return it. Its tier is never granted again for this referral.
+
+    Raises RewardNotFound, or RewardError when the reason is missing or the reward was paid or
+    already reversed.
+    """
+    reason = " ".join(reason.split())
+    if not 1 <= len(reason) <= 500:
+        raise RewardError("Give a reason of at most 500 characters.")
+    reward = session.get(Reward, reward_id)
+    if reward is None:
+        raise RewardNotFound(reward_id)
+    referral = lock_referral(session, reward.referral_id)
+    if referral is None:  # pragma: no cover - a foreign key guarantees it
+        raise RewardNotFound(reward_id)
+    statuses = (RewardStatus.PENDING.value, RewardStatus.APPROVED.value)
+    if not _reverse(session, referral, reward, statuses, reason, now, admin):
+        if reward.status == RewardStatus.PAID:
+            raise RewardError("This reward has been paid and cannot be reversed.")
+        raise RewardError("This reward is already reversed.")
+    if reward.tier_id not in referral.blocked_tier_ids:
+        referral.blocked_tier_ids = [*referral.blocked_tier_ids, reward.tier_id]
+    session.flush()
+    return reward
+
+
+def fulfil(session: Session, reward_id: int, fulfilled_by: str, now: datetime) -> Reward:
+    """Mark an approved reward paid (applied by the marketplace, or paid out) and return it.
+
+    Fulfilling a paid reward again changes nothing and returns it as it is. Raises
+    RewardNotFound, or RewardError when the reward is pending or reversed.
+    """
+    paid_id = session.scalar(
+        sa.update(Reward)
+        .where(Reward.id == reward_id, Reward.status == RewardStatus.APPROVED.value)
+        .values(status=RewardStatus.PAID.value, paid_at=now, fulfilled_by=fulfilled_by)
+        .returning(Reward.id)
+        .execution_options(synchronize_session=False)
+    )
+    reward = session.get(Reward, reward_id, populate_existing=True)
+    if reward is None:
+        raise RewardNotFound(reward_id)
+    if paid_id is None and reward.status != RewardStatus.PAID:
+        raise RewardError(f"Only approved rewards can be fulfilled; this one is {reward.status}.")
+    return reward
+
+
+def rewards_page(
+    session: Session,
+    status: RewardStatus | None = None,
+    kinds: Iterable[RewardKind] = (),
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[Reward]:
+    """Return up to ``limit`` rewards with ids above ``after_id``, in id order, filtered by
+    status and kinds (none: all)."""
+    query = (
+        sa.select(Reward)
+        .where(Reward.id > after_id)
+        .order_by(Reward.id)
+        .options(
+            selectinload(Reward.referral).selectinload(Referral.program),
+            selectinload(Reward.referral).selectinload(Referral.referrer),
+            selectinload(Reward.referral).selectinload(Referral.referee),
+        )
+    )
+    if status is not None:
+        query = query.where(Reward.status == status.value)
+    kinds = [k.value for k in kinds]
+    if kinds:
+        query = query.where(Reward.kind.in_(kinds))
+    return list(session.scalars(query.limit(max(1, min(limit, MAX_PAGE)))))

@@ -1,0 +1,114 @@
+"""Writing: moderator edits, and replies that race a moderator's act on their thread."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from forum.boards import posting
+from forum.boards.models import Board, Post, PostRevision, Thread
+from forum.database import utcnow
+from forum.extensions import db
+from forum.permissions import PermissionDenied
+from tests.conftest import Browser, make_board
+from tests.forum.moderation.conftest import log_rows, make_thread
+
+
+def test_a_moderator_edit_is_labelled_and_records_who_and_why(app, moderator, member, board):
+    thread, posts = make_thread(member, board)
+    mod = Browser(app.test_client()).sign_in(moderator)
+    form = mod.get(f"/posts/{posts[0].id}/edit").get_data(as_text=True)
+    assert "You are editing as a moderator" in form and "required for a moderator" in form
+    edit = {"title": thread.title, "body": "Contact me on [removed]", "reason": "Removed an email"}
+    response = mod.post(f"/posts/{posts[0].id}/edit", edit)
+    assert response.status_code == 302
+    page = Browser(app.test_client()).get(f"/t/{thread.id}").get_data(as_text=True)
+    assert re.search(r"Edited <time[^>]*>[^<]+</time></a>\s*by mod \(moderator\)", page)
+    revision = db.session.scalar(sa.select(PostRevision).where(PostRevision.number == 2))
+    assert (revision.editor_id, revision.by_moderator, revision.reason) == (
+        moderator.id,
+        True,
+        "Removed an email",
+    )
+    history = mod.get(f"/posts/{posts[0].id}/revisions").get_data(as_text=True)
+    assert "by mod (moderator)" in history and "Removed an email" in history
+    [entry] = log_rows()
+    assert (entry.action, entry.actor_id, entry.target_user_id, entry.post_id) == (
+        "edit_post",
+        moderator.id,
+        member.id,
+        posts[0].id,
+    )
+
+
+def test_a_moderator_edit_needs_a_reason(app, moderator, member, board):
+    _, posts = make_thread(member, board)
+    mod = Browser(app.test_client()).sign_in(moderator)
+    response = mod.post(f"/posts/{posts[0].id}/edit", {"title": "Paid outside?", "body": "new"})
+    assert response.status_code == 422
+    assert 'id="reason-error"' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Post, posts[0].id).revision_count == 1
+    assert log_rows() == []
+
+
+def test_own_edits_are_not_moderator_acts(moderator, member, board):
+    _, posts = make_thread(member, board)
+    _, own = make_thread(moderator, board)
+    posting.edit_post(db.session, member, posts[0], "my own words")
+    posting.edit_post(db.session, moderator, own[0], "my own words too")
+    assert not posts[0].edited_by_moderator and not own[0].edited_by_moderator
+    assert log_rows() == []
+
+
+def test_a_reply_racing_a_move_counts_on_the_new_board(member, other_member, board):
+    thread, _ = make_thread(member, board)
+    target = make_board("elsewhere")
+    # A moderator moved it after this request loaded the thread (counts moved with it).
+    db.session.execute(
+        sa.update(Thread).where(Thread.id == thread.id).values(board_id=target.id)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    for board_id, delta in ((board.id, -1), (target.id, +1)):
+        db.session.execute(
+            sa.update(Board).where(Board.id == board_id).values(
+                thread_count=Board.thread_count + delta, post_count=Board.post_count + delta)
+        )  # fmt: skip
+    assert thread.board_id == board.id  # stale
+    posting.reply(db.session, other_member, thread, "replying anyway")
+    db.session.expire_all()
+    assert db.session.get(Board, target.id).post_count == 2
+    assert db.session.get(Board, board.id).post_count == 0
+
+
+def test_a_reply_racing_a_removal_is_refused(member, other_member, board):
+    thread, _ = make_thread(member, board)
+    db.session.execute(
+        sa.update(Thread).where(Thread.id == thread.id).values(removed_at=sa.func.now())
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    with pytest.raises(PermissionDenied, match="removed"):
+        posting.reply(db.session, other_member, thread, "too late")
+    assert thread.removed_at is None  # the request's copy never knew
+
+
+def test_a_reply_that_commits_late_does_not_take_the_boards_last_activity_back(
+    member, other_member, board, monkeypatch
+):
+    # Two replies in two threads of a board: the one stamped earlier reaches the board's row
+    # last (it waited on a lock). The board must still point at the newer one.
+    first, _ = make_thread(member, board, title="Older")
+    second, _ = make_thread(member, board, title="Newer")
+    earlier = utcnow() + timedelta(seconds=10)
+    later = earlier + timedelta(seconds=1)
+    monkeypatch.setattr(posting, "utcnow", lambda: later)
+    posting.reply(db.session, other_member, second, "stamped later, written first")
+    monkeypatch.setattr(posting, "utcnow", lambda: earlier)
+    posting.reply(db.session, other_member, first, "stamped earlier, written last")
+    db.session.expire_all()
+    refreshed = db.session.get(Board, board.id)
+    assert (refreshed.last_thread_id, refreshed.last_post_at) == (second.id, later)
+    assert refreshed.post_count == 4

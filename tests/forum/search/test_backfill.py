@@ -1,0 +1,82 @@
+"""Migration 0004 indexes the posts that existed before it, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
+
+from forum import create_app
+from forum.extensions import db
+from forum.search.service import SearchFilters, search
+from tests.conftest import (
+    _postgresql_available,
+    _test_config,
+    postgresql_base_url,
+    postgresql_schema,
+)
+
+
+@pytest.fixture
+def fresh_url(database_kind: str, tmp_path) -> str:  # noqa: ANN001
+    if database_kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'backfill.sqlite3'}"
+    if _postgresql_available():
+        pytest.skip("PostgreSQL unreachable")
+    schema = f"{postgresql_schema()}_backfill"
+    engine = sa.create_engine(postgresql_base_url())
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    return f"{postgresql_base_url()}?options=-csearch_path%3D{schema}"
+
+
+def _insert_forum_as_of_0001() -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    statements = [
+        "INSERT INTO users (id, username, username_key, email, email_key, password_hash, role, "
+        "hires, works, created_at, session_generation, top_rated, post_count, kudos_received) "
+        "VALUES (1, 'ann', 'ann', 'a@x.test', 'a@x.test', 'x', 'member', true, false, :now, 0, "
+        "false, 2, 0)",
+        "INSERT INTO boards (id, slug, name, description, position, moderators_only, "
+        "thread_count, post_count) VALUES (1, 'general', 'General', '', 0, false, 1, 2)",
+        "INSERT INTO threads (id, board_id, author_id, title, created_at, last_post_at, "
+        "post_number_seq, reply_count, view_count, pinned, locked) "
+        "VALUES (1, 1, 1, 'Wire transfers abroad', :now, :now, 2, 1, 0, false, false)",
+        "INSERT INTO posts (id, thread_id, author_id, number, body_source, body_html, created_at, "
+        "edited_by_moderator, revision_count, kudos_count) VALUES (1, 1, 1, 1, "
+        "'How long does a **wire** take? See [the help](https://help.example/fees).', '', :now, "
+        "false, 1, 0)",
+        "INSERT INTO posts (id, thread_id, author_id, number, body_source, body_html, created_at, "
+        "edited_by_moderator, revision_count, kudos_count) VALUES (2, 1, 1, 2, "
+        "'About `three` business days.', '', :now, false, 1, 0)",
+    ]
+    for statement in statements:
+        db.session.execute(sa.text(statement), {"now": now})
+    db.session.commit()
+
+
+def test_existing_posts_are_searchable_after_the_migration(fresh_url: str) -> None:
+    app = create_app(_test_config(fresh_url))
+    with app.app_context():
+        try:
+            upgrade(revision="0001_forum_foundation")
+            _insert_forum_as_of_0001()
+            upgrade()
+            by_title = search(db.session, None, "transfers", SearchFilters())
+            assert [(hit.post_id, hit.post_number) for hit in by_title.hits] == [(1, 1)]
+            by_body = search(db.session, None, "business days", SearchFilters())
+            assert [hit.post_id for hit in by_body.hits] == [2]
+            snippet = str(by_body.hits[0].snippet_html)
+            assert "`" not in snippet and "<mark>" in snippet
+            assert search(db.session, None, "wire", SearchFilters()).total == 1
+            db.session.rollback()  # release its locks: the downgrade alters posts
+            downgrade(revision="0001_forum_foundation")
+            upgrade()
+            assert search(db.session, None, "wire", SearchFilters()).total == 1
+        finally:
+            db.session.remove()
+            db.engine.dispose()

@@ -1,0 +1,159 @@
+"""Cached fragments never show stale or another viewer's content."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from forum import create_app, fragments
+from forum.accounts.models import Role
+from forum.boards import posting
+from forum.boards.models import Post
+from forum.database import utcnow
+from forum.extensions import db
+from forum.moderation import removals, sanctions
+from tests.conftest import Browser, make_user
+
+
+@pytest.fixture
+def thread(member, board):  # noqa: ANN001, ANN201
+    thread = posting.create_thread(db.session, member, board, "Cached thread", "first post")
+    posting.reply(db.session, make_user(), thread, "a reply worth **reading**")
+    db.session.commit()
+    return thread
+
+
+def _reply(thread) -> Post:  # noqa: ANN001
+    return db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id, Post.number == 2))
+
+
+def _page(client, thread) -> str:  # noqa: ANN001
+    response = client.get(f"/t/{thread.id}")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_every_change_shows_on_the_next_request(client, thread, moderator) -> None:
+    assert "a reply worth" in _page(client, thread)
+    assert "a reply worth" in _page(client, thread)  # served from the cache
+
+    posting.reply(db.session, make_user(), thread, "brand new reply")
+    db.session.commit()
+    assert "brand new reply" in _page(client, thread)
+
+    reply = _reply(thread)
+    posting.edit_post(db.session, reply.author, reply, "an edited reply")
+    db.session.commit()
+    html = _page(client, thread)
+    assert "an edited reply" in html and "a reply worth" not in html
+
+    posting.give_kudos(db.session, make_user(), reply)
+    db.session.commit()
+    assert "1 kudos" in _page(client, thread)
+
+    removals.remove_post(db.session, moderator, reply.id, "spam")
+    db.session.commit()
+    html = _page(client, thread)
+    assert "This post was removed by a moderator: spam" in html
+    assert "an edited reply" not in html
+
+
+def test_a_badge_change_shows_on_the_next_request(client, thread) -> None:
+    author = _reply(thread).author
+    assert "badge-moderator" not in _page(client, thread)
+    author.role = Role.MODERATOR.value
+    db.session.commit()
+    assert "badge-moderator" in _page(client, thread)
+
+
+def test_a_suspension_shows_on_the_suspended_members_next_request(
+    app, thread, member, moderator
+) -> None:
+    browser = Browser(app.test_client()).sign_in(member)
+    html = _page(browser.client, thread)
+    assert "Give kudos" in html and "Post reply" in html
+    sanctions.suspend(db.session, moderator, member.id, utcnow() + timedelta(days=3), "cool down")
+    db.session.commit()
+    html = _page(browser.client, thread)
+    assert "Your account is suspended" in html
+    assert "Give kudos" not in html and "Post reply" not in html
+
+
+def test_a_moderators_view_never_reaches_a_member(app, thread, moderator) -> None:
+    removals.remove_post(db.session, moderator, _reply(thread).id, "off-topic")
+    db.session.commit()
+    mod_page = _page(Browser(app.test_client()).sign_in(moderator).client, thread)
+    assert "a reply worth" in mod_page and "Restore" in mod_page
+    for client in (app.test_client(), Browser(app.test_client()).sign_in(make_user()).client):
+        html = _page(client, thread)
+        assert "a reply worth" not in html and "Restore" not in html
+        assert "This post was removed by a moderator: off-topic" in html
+
+
+def test_members_never_get_each_others_buttons_or_tokens(app, thread) -> None:
+    first, second = make_user(), make_user()
+    first_client = Browser(app.test_client()).sign_in(first).client
+    second_client = Browser(app.test_client()).sign_in(second).client
+    posting.give_kudos(db.session, first, _reply(thread))
+    db.session.commit()
+    first_html, second_html = _page(first_client, thread), _page(second_client, thread)
+    assert "You gave kudos" in first_html and "You gave kudos" not in second_html
+    token = 'name="csrf_token" value="'
+    first_tokens = {part.split('"')[0] for part in first_html.split(token)[1:]}
+    second_tokens = {part.split('"')[0] for part in second_html.split(token)[1:]}
+    assert first_tokens and second_tokens
+    assert first_tokens.isdisjoint(second_tokens)
+
+
+def test_a_members_new_session_never_gets_another_sessions_tokens(app, thread) -> None:
+    member = make_user()
+    token = 'name="csrf_token" value="'
+    pages = []
+    for _ in range(2):  # two sign-ins of the same member: two sessions, two CSRF secrets
+        client = Browser(app.test_client()).sign_in(member).client
+        html = _page(client, thread)
+        pages.append({part.split('"')[0] for part in html.split(token)[1:]})
+        # The page's forms work in the session that got them.
+        kudos = client.post(
+            f"/posts/{_reply(thread).id}/kudos", data={"csrf_token": next(iter(pages[-1]))}
+        )
+        assert kudos.status_code == 302
+    assert pages[0].isdisjoint(pages[1])
+
+
+def test_the_memory_store_keeps_to_its_size() -> None:
+    store = fragments.MemoryStore(max_bytes=1000)
+    for n in range(50):
+        store.set(f"k{n}", "x" * 100)
+    assert store.size <= 1000
+    assert store.get("k49") == "x" * 100 and store.get("k0") is None
+
+
+def test_two_processes_share_fragments_in_redis(app, database_url) -> None:  # noqa: ANN001
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/9"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.ConnectionError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    config = {**app.config, "CACHE_REDIS_URL": url}
+    config.pop("SERVER_NAME", None)
+    one, two = create_app(config), create_app(config)
+    key = fragments.key_of("test", uuid.uuid4().hex)
+    with one.app_context():
+        assert fragments.cached(key, lambda: "rendered by one") == "rendered by one"
+    with two.app_context():
+        assert fragments.cached(key, lambda: "rendered by two") == "rendered by one"
+        # A change is a new key: the other process renders it, never the old fragment.
+        changed = fragments.key_of("test", uuid.uuid4().hex)
+        assert fragments.cached(changed, lambda: "rendered again") == "rendered again"
+    for each in (one, two):
+        with each.app_context():
+            db.engine.dispose()
+
+
+def test_without_redis_url_fragments_stay_in_memory(app) -> None:
+    assert isinstance(app.extensions["fragments"], fragments.MemoryStore)
