@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import screenshot
 
 
@@ -60,7 +62,7 @@ def test_every_role_in_one_walk(chromium, live_server) -> None:  # noqa: ANN001
     shot(bob, "answer-with-quote")
     visitor.goto(thread_url)
     visitor.get_by_role("button", name="Accept as solution").click()
-    assert visitor.get_by_role("link", name="Go to solution").is_visible()
+    expect(visitor.get_by_role("link", name="Go to solution")).to_be_visible()
     shot(visitor, "solution-accepted")
 
     # carol posts something against the rules; bob reports it.
@@ -91,7 +93,7 @@ def test_every_role_in_one_walk(chromium, live_server) -> None:  # noqa: ANN001
     shot(visitor, "tombstone")
     carol.goto(thread_url)
     assert "suspended until" in carol.content()
-    assert carol.get_by_role("button", name="Post reply").count() == 0
+    expect(carol.get_by_role("button", name="Post reply")).to_have_count(0)
     shot(carol, "suspended-member")
 
     # The live server is shared by every browser test: give carol her voice back.
@@ -100,4 +102,4 @@ def test_every_role_in_one_walk(chromium, live_server) -> None:  # noqa: ANN001
     lift.get_by_label(re.compile("Reason")).fill("End of the walk")
     lift.get_by_role("button", name="Lift sanctions").click()
     carol.goto(thread_url)
-    assert carol.get_by_role("button", name="Post reply").count() == 1
+    expect(carol.get_by_role("button", name="Post reply")).to_have_count(1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import screenshot
 
 
@@ -17,13 +19,13 @@ def _sign_in(page, base: str, username: str, password: str) -> None:  # noqa: AN
 
 def test_board_list_and_thread_screens(page, phone, live_server) -> None:  # noqa: ANN001
     page.goto(live_server + "/")
-    assert page.get_by_role("heading", name="Community forum").is_visible()
+    expect(page.get_by_role("heading", name="Community forum")).to_be_visible()
     assert page.locator("main").count() == 1 and page.locator("header").count() >= 1
     screenshot(page, "forum-board-list")
     page.get_by_role("link", name="Hiring and managing work").click()
     screenshot(page, "forum-board")
     page.get_by_role("link", name=re.compile("job post that gets good proposals")).click()
-    assert page.get_by_role("link", name="Go to solution").is_visible()
+    expect(page.get_by_role("link", name="Go to solution")).to_be_visible()
     screenshot(page, "forum-thread")
     phone.goto(live_server + "/")
     width = phone.evaluate("document.documentElement.scrollWidth")
@@ -52,13 +54,13 @@ def test_a_member_signs_up_posts_is_quoted_gets_kudos_and_accepts(  # noqa: ANN0
     asker.get_by_role("link", name="New thread").click()
     asker.get_by_label("Title").fill("x")
     asker.get_by_role("button", name="Post thread").click()
-    assert asker.get_by_text("A title needs 3 to 200 characters.").is_visible()
+    expect(asker.get_by_text("A title needs 3 to 200 characters.")).to_be_visible()
     screenshot(asker, "forum-new-thread-error")
     asker.get_by_label("Title").fill("Can I be paid in two currencies?")
     asker.get_by_label("Your question or topic").fill("I bill **USD** and EUR clients.")
     asker.get_by_role("button", name="Post thread").click()
     thread_url = asker.url
-    assert asker.locator(".post-body strong", has_text="USD").is_visible()
+    expect(asker.locator(".post-body strong", has_text="USD")).to_be_visible()
 
     helper = chromium.new_context().new_page()
     _sign_in(helper, base, "bob", "bob-password")
@@ -69,19 +71,19 @@ def test_a_member_signs_up_posts_is_quoted_gets_kudos_and_accepts(  # noqa: ANN0
     body.press("End")
     body.fill(body.input_value() + "Yes: set a payout method per currency.")
     helper.get_by_role("button", name="Post reply").click()
-    assert helper.locator("blockquote").first.is_visible()
+    expect(helper.locator("blockquote").first).to_be_visible()
     helper.get_by_role("button", name="Give kudos").first.click()
-    assert helper.get_by_text("You gave kudos").is_visible()
+    expect(helper.get_by_text("You gave kudos")).to_be_visible()
 
     asker.goto(thread_url)
     asker.get_by_role("button", name="Give kudos").click()
     asker.get_by_role("button", name="Accept as solution").click()
-    assert asker.get_by_role("link", name="Go to solution").is_visible()
+    expect(asker.get_by_role("link", name="Go to solution")).to_be_visible()
     asker.get_by_role("link", name="Edit").first.click()
     asker.get_by_label("Post").fill("I bill **USD** and EUR clients. (edited)")
     asker.get_by_label("Reason for the edit (optional)").fill("clarity")
     asker.get_by_role("button", name="Save changes").click()
-    assert asker.locator("p.edited", has_text=re.compile(r"Edited[\s\S]*by dana")).is_visible()
+    expect(asker.locator("p.edited", has_text=re.compile(r"Edited[\s\S]*by dana"))).to_be_visible()
     screenshot(asker, "forum-thread-solved")
 
 
@@ -91,8 +93,8 @@ def test_account_page_ends_other_sessions(chromium, live_server) -> None:  # noq
     _sign_in(laptop, live_server, "carol", "carol-password")
     _sign_in(phone, live_server, "carol", "carol-password")
     laptop.goto(f"{live_server}/account")
-    assert laptop.get_by_text("(this browser)").is_visible()
+    expect(laptop.get_by_text("(this browser)")).to_be_visible()
     screenshot(laptop, "account-sessions")
     laptop.get_by_role("button", name="Sign out all other sessions").click()
     phone.reload()
-    assert phone.get_by_role("link", name="Sign in").is_visible()
+    expect(phone.get_by_role("link", name="Sign in")).to_be_visible()

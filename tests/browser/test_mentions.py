@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import screenshot
 
 
@@ -41,41 +43,41 @@ def test_a_mention_rings_the_bell_and_leads_to_the_post(chromium, phone, live_se
 
     alice.goto(f"{base}/b/freelancers")
     new_posts = alice.get_by_role("link", name=re.compile(r"^1 new"))
-    assert new_posts.is_visible()
+    expect(new_posts).to_be_visible()
     screenshot(alice, "board-unread")
     new_posts.click()
     assert alice.url == thread_url + "#p2"
     assert _bell_count(alice) == before + 1
     bell = alice.get_by_role("link", name=f"Notifications ({before + 1})")
-    assert bell.is_visible()
+    expect(bell).to_be_visible()
     bell.click()
-    assert alice.get_by_role("heading", name="Notifications").is_visible()
+    expect(alice.get_by_role("heading", name="Notifications")).to_be_visible()
     item = alice.get_by_role(
         "link", name="carol mentioned you in “Pricing a fixed-price project: share your formula”"
     )
-    assert item.is_visible()
+    expect(item).to_be_visible()
     screenshot(alice, "notifications-page")
 
     item.click()
     assert re.search(r"/t/\d+(\?page=\d+)?#post-\d+$", alice.url), alice.url
     post_id = alice.url.rsplit("#post-", 1)[1]
     post = alice.locator(f"#post-{post_id}")
-    assert post.get_by_role("link", name="@Alice").is_visible()
+    expect(post.get_by_role("link", name="@Alice")).to_be_visible()
     screenshot(alice, "thread-after-following-the-mention")
     assert _bell_count(alice) == before
-    assert alice.get_by_role("button", name="Stop watching").count() == 0
+    expect(alice.get_by_role("button", name="Stop watching")).to_have_count(0)
 
     alice.get_by_label("Search the forum").fill("risk client")
     alice.get_by_role("button", name="Search", exact=True).first.click()
-    assert alice.get_by_role("heading", name=re.compile(r"results? for “risk client”")).is_visible()
-    assert alice.locator(".search-hit mark").first.is_visible()
+    expect(alice.get_by_role("heading", name=re.compile(r"results? for “risk client”"))).to_be_visible()
+    expect(alice.locator(".search-hit mark").first).to_be_visible()
     screenshot(alice, "search-results")
 
     alice.get_by_role("link", name=re.compile(r"^Notifications")).click()
     alice.get_by_role("link", name="Settings").click()
     alice.get_by_label("Someone mentions you").select_option("daily")
     alice.get_by_role("button", name="Save settings").click()
-    assert alice.get_by_text("Your notification settings are saved.").is_visible()
+    expect(alice.get_by_text("Your notification settings are saved.")).to_be_visible()
     assert alice.get_by_label("Someone mentions you").input_value() == "daily"
     screenshot(alice, "notification-settings")
 

@@ -65,14 +65,14 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
 
     # Alice applies to the affiliate program; the admin approves her with a note.
     alice.get_by_role("link", name="Referrals").click()
-    assert alice.get_by_text("Only approved affiliates can refer in this program.").is_visible()
+    expect(alice.get_by_text("Only approved affiliates can refer in this program.")).to_be_visible()
     alice.get_by_role("link", name="Apply to be an affiliate").click()
     alice.get_by_label("Website or channel").fill("https://alice.example/blog")
     alice.get_by_label("Your audience").fill("12,000 small-business owners")
     alice.get_by_label("How you will promote the marketplace").fill("A monthly newsletter")
     screenshot(alice, "referral-affiliate-application")
     alice.get_by_role("button", name="Send application").click()
-    assert alice.get_by_text("waiting for an admin").is_visible()
+    expect(alice.get_by_text("waiting for an admin")).to_be_visible()
 
     admin.get_by_role("link", name="Referral console").click()
     admin.get_by_role("link", name="Affiliate applications").click()
@@ -80,17 +80,17 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
     card.get_by_label("Approve").check()
     card.get_by_label("Reason").fill("Relevant audience")
     card.get_by_role("button", name="Decide").click()
-    assert admin.get_by_text("alice is approved.").is_visible()
+    expect(admin.get_by_text("alice is approved.")).to_be_visible()
     # The affiliate program holds rewards 30 days; for this walk the admin makes it 0.
     admin.goto(f"{base}/admin/referrals/programs")
     admin.locator("table").get_by_role("link", name="Affiliates", exact=True).click()
     admin.get_by_label("Hold (days)").fill("400")
     admin.get_by_role("button", name="Save settings").click()
-    assert admin.get_by_text("Use a whole number of days from 0 to 365.").is_visible()
+    expect(admin.get_by_text("Use a whole number of days from 0 to 365.")).to_be_visible()
     screenshot(admin, "referral-console-program-error")
     admin.get_by_label("Hold (days)").fill("0")
     admin.get_by_role("button", name="Save settings").click()
-    assert admin.get_by_text("is saved").is_visible()
+    expect(admin.get_by_text("is saved")).to_be_visible()
     # A token for the marketplace.
     admin.goto(f"{base}/admin/referrals/tokens")
     admin.get_by_label("Name").fill("marketplace")
@@ -102,16 +102,16 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
 
     # Alice makes an affiliate link for her newsletter and copies it.
     alice.goto(f"{base}/referrals/")
-    assert alice.locator(".badge-affiliate").count() == 0  # the header shows no badges
+    expect(alice.locator(".badge-affiliate")).to_have_count(0)  # the header shows no badges
     alice.get_by_label("Program", exact=True).select_option(label="Affiliates")
     alice.get_by_label("Campaign label").fill("Newsletter")
     alice.get_by_role("button", name="Create link").click()
-    assert alice.get_by_text("is ready to share").is_visible()
+    expect(alice.get_by_text("is ready to share")).to_be_visible()
     row = alice.locator(".link-row", has_text="Newsletter")
     url = row.locator("input.copy-source").input_value()
     assert re.fullmatch(rf"{re.escape(base)}/r/[a-z0-9]{{8}}", url)
     copy = row.get_by_role("button", name="Copy")
-    assert copy.is_visible()  # the script unhid it
+    expect(copy).to_be_visible()  # the script unhid it
     copy.click()
     expect(row.get_by_role("button", name="Copied")).to_be_visible()
 
@@ -135,33 +135,33 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
     })  # fmt: skip
     _api(base, "POST", "/api/v1/spend-events", secret, _payment("journey-1", 6_000))
     alice.goto(f"{base}/referrals/")
-    assert alice.locator("#totals-heading").is_visible()
+    expect(alice.locator("#totals-heading")).to_be_visible()
     alice.get_by_role("link", name="vera").click()
     progress = alice.locator(".progress-list li", has_text="$25.00 cash")
-    assert progress.get_by_text("$60.00 of $100.00 (60%)").is_visible()
+    expect(progress.get_by_text("$60.00 of $100.00 (60%)")).to_be_visible()
     assert progress.locator("progress").get_attribute("value") == "6000"
     timeline_url = alice.url
     # Everyone here browses from 127.0.0.1, so the engine suspects self-referral.
-    assert alice.get_by_text("Under review:").is_visible()
-    assert alice.get_by_text("signed up from a network you used recently").is_visible()
+    expect(alice.get_by_text("Under review:")).to_be_visible()
+    expect(alice.get_by_text("signed up from a network you used recently")).to_be_visible()
     screenshot(alice, "referral-timeline-under-review")
 
     # The admin looks at the evidence and approves the referral.
     admin.goto(f"{base}/admin/referrals/reviews")
     review = admin.locator("section", has_text="alice → vera")
-    assert review.get_by_text("Signed up from an address the referrer used recently.").is_visible()
+    expect(review.get_by_text("Signed up from an address the referrer used recently.")).to_be_visible()
     screenshot(admin, "referral-console-review")
     review.get_by_label("Approve").check()
     review.get_by_label("Reason").fill("Shared office network; different people")
     review.get_by_role("button", name="Decide").click()
-    assert admin.get_by_text("is approved.").is_visible()
+    expect(admin.get_by_text("is approved.")).to_be_visible()
 
     # A second payment crosses the threshold: the reward appears, approved (no hold).
     _api(base, "POST", "/api/v1/spend-events", secret, _payment("journey-2", 6_000))
     alice.reload()
-    assert progress.get_by_text("$100.00 of $100.00 (100%)").is_visible()
-    assert progress.get_by_text("Reward approved").is_visible()
-    assert alice.get_by_text("Reward earned and approved: $25.00 cash").is_visible()
+    expect(progress.get_by_text("$100.00 of $100.00 (100%)")).to_be_visible()
+    expect(progress.get_by_text("Reward approved")).to_be_visible()
+    expect(alice.get_by_text("Reward earned and approved: $25.00 cash")).to_be_visible()
     screenshot(alice, "referral-timeline")
     alice.goto(f"{base}/referrals/?days=90")
     assert alice.locator("svg.chart title").first.text_content().endswith("last 90 days")
@@ -169,10 +169,10 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
 
     # The admin pays it out: a batch, its CSV, marked paid.
     admin.goto(f"{base}/admin/referrals/payouts")
-    assert admin.get_by_role("cell", name="alice").first.is_visible()
+    expect(admin.get_by_role("cell", name="alice").first).to_be_visible()
     admin.get_by_label("Note").fill("First affiliate payout")
     admin.get_by_role("button", name="Create payout batch").click()
-    assert admin.get_by_text("is ready: export it").is_visible()
+    expect(admin.get_by_text("is ready: export it")).to_be_visible()
     with admin.expect_download() as download:
         admin.get_by_role("link", name="Export CSV").click()
     with open(download.value.path(), encoding="utf-8") as exported:  # noqa: PTH123
@@ -180,9 +180,9 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
     assert "alice" in text and "25.00" in text
     screenshot(admin, "referral-console-payout")
     admin.get_by_role("button", name="Mark batch paid").click()
-    assert admin.get_by_text("marked paid.").is_visible()
+    expect(admin.get_by_text("marked paid.")).to_be_visible()
     alice.goto(timeline_url)
-    assert alice.get_by_text("Reward paid: $25.00 cash").is_visible()
+    expect(alice.get_by_text("Reward paid: $25.00 cash")).to_be_visible()
 
     # Every console act is in the moderation log.
     admin.goto(f"{base}/moderation/log")
@@ -194,7 +194,7 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
         "Create payout",
         "Pay payout",
     ):
-        assert admin.locator("table").get_by_text(act).first.is_visible(), act
+        expect(admin.locator("table").get_by_text(act).first).to_be_visible()
 
     # Alice, a client, invites her own freelancer; the list shows the invitation.
     alice.goto(f"{base}/referrals/talent")
@@ -203,18 +203,18 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
     alice.get_by_label("Email").fill("bob@example.com")  # bob has an account
     alice.get_by_label("Review an offer").check()
     alice.get_by_role("button", name="Send invitation").click()
-    assert alice.get_by_text("Invite them to a job instead").is_visible()
+    expect(alice.get_by_text("Invite them to a job instead")).to_be_visible()
     alice.get_by_label("Email").fill("dana.scully@example.com")
     alice.get_by_role("button", name="Send invitation").click()
-    assert alice.get_by_text("Your invitation to Dana Scully is on its way.").is_visible()
-    assert alice.get_by_role("cell", name="Dana Scully", exact=True).is_visible()
+    expect(alice.get_by_text("Your invitation to Dana Scully is on its way.")).to_be_visible()
+    expect(alice.get_by_role("cell", name="Dana Scully", exact=True)).to_be_visible()
     alice.get_by_label("First name").fill("Fox")
     alice.get_by_label("Last name").fill("Mulder")
     alice.get_by_label("Email").fill("fox.mulder@example.com")
     alice.get_by_label("Join my talent cloud").check()
     alice.get_by_role("button", name="Send invitation").click()
     alice.locator("tr", has_text="Fox Mulder").get_by_role("button", name="Revoke").click()
-    assert alice.get_by_text("The invitation to Fox Mulder is revoked").is_visible()
+    expect(alice.get_by_text("The invitation to Fox Mulder is revoked")).to_be_visible()
 
     # Without SMTP_URL the admin reads the email in the development mailbox; Dana follows it.
     admin.goto(f"{base}/admin/mailbox")
@@ -222,19 +222,19 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
     link = re.search(rf"{re.escape(base)}/invitations/\S+", body.inner_text())[0]
     dana = chromium.new_context().new_page()
     dana.goto(link)
-    assert dana.get_by_role("heading", name="Welcome, Dana").is_visible()
-    assert dana.get_by_text("dana.scully@example.com").is_visible()
+    expect(dana.get_by_role("heading", name="Welcome, Dana")).to_be_visible()
+    expect(dana.get_by_text("dana.scully@example.com")).to_be_visible()
     assert dana.get_by_label("Username").input_value() == "dana.scully"
     dana.get_by_label("Password", exact=True).fill("dana-password")
     dana.get_by_label("Repeat password").fill("dana-password")
     dana.get_by_role("button", name="Create my account").click()
-    assert dana.get_by_text("You and alice are connected.").is_visible()
+    expect(dana.get_by_text("You and alice are connected.")).to_be_visible()
     dana.goto(link)
-    assert dana.get_by_text("cannot be used").is_visible()
+    expect(dana.get_by_text("cannot be used")).to_be_visible()
 
     alice.goto(f"{base}/referrals/talent")
-    assert alice.locator("tr", has_text="Dana Scully").get_by_text("Accepted").is_visible()
-    assert alice.locator("tr", has_text="Fox Mulder").get_by_text("Revoked").is_visible()
+    expect(alice.locator("tr", has_text="Dana Scully").get_by_text("Accepted")).to_be_visible()
+    expect(alice.locator("tr", has_text="Fox Mulder").get_by_text("Revoked")).to_be_visible()
     screenshot(alice, "referral-invitations")
 
     # The same pages on a phone: nothing scrolls sideways.
