@@ -69,7 +69,9 @@ def test_a_mention_rings_the_bell_and_leads_to_the_post(chromium, phone, live_se
 
     alice.get_by_label("Search the forum").fill("risk client")
     alice.get_by_role("button", name="Search", exact=True).first.click()
-    expect(alice.get_by_role("heading", name=re.compile(r"results? for “risk client”"))).to_be_visible()
+    expect(
+        alice.get_by_role("heading", name=re.compile(r"results? for “risk client”"))
+    ).to_be_visible()
     expect(alice.locator(".search-hit mark").first).to_be_visible()
     screenshot(alice, "search-results")
 

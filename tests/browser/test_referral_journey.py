@@ -149,7 +149,9 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
     # The admin looks at the evidence and approves the referral.
     admin.goto(f"{base}/admin/referrals/reviews")
     review = admin.locator("section", has_text="alice → vera")
-    expect(review.get_by_text("Signed up from an address the referrer used recently.")).to_be_visible()
+    expect(
+        review.get_by_text("Signed up from an address the referrer used recently.")
+    ).to_be_visible()
     screenshot(admin, "referral-console-review")
     review.get_by_label("Approve").check()
     review.get_by_label("Reason").fill("Shared office network; different people")
