@@ -65,7 +65,7 @@ stress: install
 	$(BIN)/pytest -m stress tests/stress $(PYTEST_ARGS)
 
 # Search latency on 100,000 posts: SQLite by default, PostgreSQL when DATABASE_URL is set
-# (it works in a schema of its own, townhall_bench). Results: bench/RESULTS.md.
+# (in the schema BENCH_SCHEMA, default townhall_bench_search). Results: bench/RESULTS.md.
 bench-search: install
 	$(BIN)/python bench/search.py
 

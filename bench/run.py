@@ -7,6 +7,8 @@ hello-world app right after it, so every number is a ratio measured in the same 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import re
 import shutil
@@ -24,8 +26,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.seed import Seeded
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
+# Several checkouts can bench on one PostgreSQL server, each in its own schema.
+BENCH_SCHEMA = os.environ.get("BENCH_SCHEMA", "townhall_bench")
+if not BENCH_SCHEMA.isidentifier():
+    raise SystemExit(f"BENCH_SCHEMA must be a plain identifier, not {BENCH_SCHEMA!r}")
 GUNICORN_ARGS = [
     "--workers",
     "2",
@@ -205,21 +213,27 @@ end
     return script
 
 
-def _fresh_database(kind: str) -> str:
+def _seeded_record(kind: str) -> Path:
+    return OUT / f"seeded-{kind}.json"
+
+
+def _fresh_database(kind: str, *, reuse: bool) -> str:
+    OUT.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
-        OUT.mkdir(parents=True, exist_ok=True)
         path = OUT / "bench.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if not reuse:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
     base = os.environ["DATABASE_URL"]
-    engine = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS townhall_bench CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA townhall_bench")
-    engine.dispose()
+    if not reuse:
+        engine = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
+            connection.exec_driver_sql(f"CREATE SCHEMA {BENCH_SCHEMA}")
+        engine.dispose()
     separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options=-csearch_path%3Dtownhall_bench"
+    return f"{base}{separator}options=-csearch_path%3D{BENCH_SCHEMA}"
 
 
 def prepare(database_url: str, env: dict[str, str]) -> object:
@@ -251,6 +265,12 @@ def main() -> int:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default=None)
     parser.add_argument("--only", help="run only cases whose name contains this")
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database an earlier run seeded (quicker while tuning; the numbers in "
+        "RESULTS.md come from fresh runs)",
+    )
+    parser.add_argument(
         "--profile",
         choices=["bench", "production"],
         default="bench",
@@ -264,7 +284,9 @@ def main() -> int:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
     kind = args.database or ("postgresql" if os.environ.get("DATABASE_URL") else "sqlite")
-    database_url = _fresh_database(kind)
+    record = _seeded_record(kind)
+    reuse = args.reuse and record.exists()
+    database_url = _fresh_database(kind, reuse=reuse)
     # One trusted proxy in front, as in production: the click case sends X-Forwarded-For.
     env = {
         **os.environ,
@@ -274,7 +296,13 @@ def main() -> int:
         # One member posts hundreds of replies a second: time the posting, not the 429 page.
         "RATELIMIT_ENABLED": "false",
     }
-    seeded = prepare(database_url, env)
+    if reuse:
+        os.environ.update(env)
+        seeded = Seeded(**json.loads(record.read_text()))
+    else:
+        record.unlink(missing_ok=True)
+        seeded = prepare(database_url, env)
+        record.write_text(json.dumps(dataclasses.asdict(seeded)))
 
     from bench.cases import build_cases, report
 

@@ -7,7 +7,8 @@ the same call the search page makes, and prints p50/p95/p99 latency per kind of 
     .venv/bin/python bench/search.py                      # SQLite file in bench/out/
     DATABASE_URL=postgresql://postgres@127.0.0.1/test .venv/bin/python bench/search.py
 
-On PostgreSQL it works in its own schema, townhall_bench, dropped and made anew each run.
+On PostgreSQL it works in its own schema (BENCH_SCHEMA, default townhall_bench_search),
+dropped and made anew each run.
 Not part of the test suite; `make bench-search` runs it.
 """
 
@@ -33,7 +34,7 @@ from forum.extensions import db
 from forum.search.service import MAX_COUNTED, SearchFilters, search
 
 OUT = Path(__file__).resolve().parent / "out"
-SCHEMA = "townhall_bench"
+SCHEMA = os.environ.get("BENCH_SCHEMA", "townhall_bench_search")
 
 # Words people write in a freelance marketplace forum, plus filler; drawn with a Zipf-like
 # skew so that some words are everywhere and others rare, as in real text.
