@@ -141,13 +141,18 @@ BATCH_SIZE = 40
 STREAMS = 6
 
 
-def _stream(base_url: str, secret: str, batches: dict[int, list[dict]]) -> dict[int, int | str]:
+def _stream(
+    base_url: str,
+    secret: str,
+    batches: dict[int, list[dict]],
+    answers: dict[int, int | str] | None = None,
+) -> dict[int, int | str]:
     """Post the batches from STREAMS client threads; return each batch's status, or the
-    error's name when the connection broke."""
+    error's name when the connection broke. ``answers`` fills as they come (for watchers)."""
     work: queue.Queue[int] = queue.Queue()
     for number in batches:
         work.put(number)
-    answers: dict[int, int | str] = {}
+    answers = {} if answers is None else answers
 
     def client(_: int) -> None:
         while True:
@@ -178,25 +183,32 @@ def test_a_worker_killed_mid_batch_leaves_each_batch_whole_or_absent(
             for b in range(BATCHES)
         }  # fmt: skip
         done = threading.Event()
+        answers: dict[int, int | str] = {}
 
-        def killer(round_number: int = round_number, done: threading.Event = done) -> None:
+        def killer(
+            round_number: int = round_number,
+            done: threading.Event = done,
+            answers: dict[int, int | str] = answers,
+        ) -> None:
             nonlocal kills
-            # Kill a worker twice per round, at moments that differ from round to round,
-            # while every worker is busy with a batch.
+            # Kill a worker twice per round while the streams keep every worker busy: after
+            # a number of answers (not after a time, which a fast or a loaded machine turns
+            # into "before the first request" or "after the last"), differing per round.
             chance = random.Random(round_number)  # noqa: S311 - timing, not secrecy
-            for _ in range(2):
-                if done.wait(chance.uniform(0.3, 1.2)):
-                    return
+            for after in sorted(chance.sample(range(1, BATCHES - STREAMS // 2), 2)):
+                while len(answers) < after:
+                    if done.wait(0.002):
+                        return
                 workers = server.worker_pids()
-                if not workers:  # all being replaced: try again at the next moment
+                if not workers:  # all being replaced: try at the next answer
                     continue
-                victim = chance.choice(workers)
-                os.kill(victim, signal.SIGKILL)
+                time.sleep(chance.uniform(0, 0.01))
+                os.kill(chance.choice(workers), signal.SIGKILL)
                 kills += 1
 
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
-        answers = _stream(server.base_url, secret, batches)
+        _stream(server.base_url, secret, batches, answers)
         done.set()
         thread.join(timeout=30)
         requests += len(answers)
