@@ -31,6 +31,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 
+# Headless Chromium names itself in its user agent, and clicks by headless browsers count as
+# a bot's: a visitor meant to be a person (whose click attributes a sign-up) sends this one.
+PERSON = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
+)
+
 
 def _require_browser() -> None:
     problem = None

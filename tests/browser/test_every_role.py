@@ -1,8 +1,9 @@
 """A walk through every role in a real browser, with a screenshot of each step.
 
 A visitor arrives through a referral link and signs up; posts, is quoted and accepts a
-solution; a member reports a post; a moderator removes it and suspends its author, who then
-cannot post.
+solution; the referrer sees the sign-up; a member reports a post; a moderator removes it and
+suspends its author, who then cannot post. (A client inviting a freelancer who accepts, an
+affiliate's dashboard and an admin's payout are walked in test_referral_journey.py.)
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import PERSON, screenshot
 
 
 def _sign_in(page, base: str, username: str, password: str) -> None:  # noqa: ANN001
@@ -32,7 +33,7 @@ def test_every_role_in_one_walk(chromium, live_server) -> None:  # noqa: ANN001
         screenshot(page, f"walk-{step:02d}-{name}")
 
     # A visitor follows alice's referral link and signs up.
-    visitor = chromium.new_context().new_page()
+    visitor = chromium.new_context(user_agent=PERSON).new_page()
     visitor.goto(f"{base}/r/alice")
     assert visitor.url.rstrip("/") == base
     visitor.goto(f"{base}/sign-up")
@@ -44,6 +45,13 @@ def test_every_role_in_one_walk(chromium, live_server) -> None:  # noqa: ANN001
     visitor.get_by_role("button", name="Create my account").click()
     assert "Welcome to Townhall, erin!" in visitor.content()
     shot(visitor, "visitor-signed-up")
+
+    # alice, whose link it was, sees the sign-up on her referral dashboard.
+    alice = chromium.new_context().new_page()
+    _sign_in(alice, base, "alice", "alice-password")
+    alice.goto(f"{base}/referrals/")
+    expect(alice.get_by_role("link", name="erin", exact=True)).to_be_visible()
+    shot(alice, "referrer-sees-the-sign-up")
 
     # She asks a question; bob answers quoting her; she accepts his answer.
     visitor.goto(f"{base}/b/clients/new")

@@ -12,12 +12,8 @@ from datetime import UTC, datetime
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import PERSON, screenshot
 
-PERSON = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0 Safari/537.36"
-)
 
 
 def _sign_in(page, base: str, username: str, password: str) -> None:  # noqa: ANN001
