@@ -15,7 +15,6 @@ from playwright.sync_api import expect
 from tests.browser.conftest import PERSON, screenshot
 
 
-
 def _sign_in(page, base: str, username: str, password: str) -> None:  # noqa: ANN001
     page.goto(f"{base}/sign-in")
     page.get_by_label("Username or email").fill(username)
