@@ -72,5 +72,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["ago"] = time_ago
     app.jinja_env.globals["url_for_page"] = url_for_page
+    app.jinja_env.globals["external_url"] = external_url
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -27,6 +27,7 @@ from forum.database import utcnow
 from forum.extensions import db, limiter
 from forum.forms import ActionForm, add_field_error
 from forum.signals import member_signed_up
+from forum.templating import external_url
 from referrals import (
     affiliates,
     charts,
@@ -301,7 +302,9 @@ def _talent_page(forms: dict[str, InvitationForm] | None = None, status: int = 2
 
 
 def _link_base() -> str:
-    return url_for(".accept_invitation", secret="", _external=True)
+    # From BASE_URL, not the request's Host header, which a client chooses: an emailed link
+    # must lead to this site whatever host the request that sent it named.
+    return external_url("referral_pages.accept_invitation", secret="")
 
 
 @bp.get("/referrals/talent")

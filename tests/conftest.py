@@ -112,6 +112,7 @@ def _test_config(url: str) -> dict[str, Any]:
         "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
         "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": "townhall.test",
+        "BASE_URL": "http://townhall.test",
         # Views are written by the test that means to (the app lives for the whole session).
         "THREAD_VIEWS_FLUSH_SECONDS": 10**9,
     }

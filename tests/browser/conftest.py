@@ -72,6 +72,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         demo_loaded.send(app, session=db.session)  # default programs, alice's link
         db.session.commit()
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    app.config["BASE_URL"] = f"http://127.0.0.1:{server.server_port}"  # links in emails
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -379,3 +379,26 @@ def test_a_freelancer_invites_their_own_client(app) -> None:
         sa.select(Invitation).where(Invitation.inviter_id == freelancer.id)
     )
     assert (invitation.kind, invitation.purpose) == ("client", "proposal")
+
+
+def test_emailed_and_shared_links_lead_to_base_url_not_the_host_the_request_named(
+    app,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from forum.outbox import OutboxEmail
+
+    monkeypatch.setitem(app.config, "BASE_URL", "https://townhall.example")
+    program = make_program()
+    client = referrer_for(program)
+    make_link(program, client, code="shared")
+    browser = _as(app, client)  # its requests name the host "townhall.test"
+    response = browser.post("/referrals/talent/invite/talent", INVITE)
+    assert response.status_code == 302
+    email = db.session.scalars(
+        sa.select(OutboxEmail).where(OutboxEmail.to_address == "dana@example.com")
+    ).one()
+    assert "https://townhall.example/invitations/" in email.text_body
+    assert "townhall.test" not in email.text_body
+    assert 'value="https://townhall.example/r/shared"' in browser.get("/referrals/").get_data(
+        as_text=True
+    )

@@ -64,9 +64,9 @@ def test_a_mention_is_emailed_after_the_delay(app, member, mentioned) -> None:
     assert email.kind == "notification:mention"
     assert "What say you, @ann?" in email.text_body
     row = db.session.scalar(sa.select(Notification).where(Notification.recipient_id == member.id))
-    assert f"http://127.0.0.1:5000/notifications/{row.id}" in email.text_body
+    assert f"http://townhall.test/notifications/{row.id}" in email.text_body
     unsubscribe = email.headers["List-Unsubscribe"]
-    assert unsubscribe.startswith("<http://127.0.0.1:5000/unsubscribe/")
+    assert unsubscribe.startswith("<http://townhall.test/unsubscribe/")
     assert email.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = unsubscribe.strip("<>").rsplit("/", 1)[1]
     assert preferences.read_unsubscribe_token(current_app.config["SECRET_KEY"], token) == (
