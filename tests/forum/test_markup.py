@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from html.parser import HTMLParser
 
 import pytest
 
 from forum.markup import MAX_BODY_CHARS, BodyTooLong, render_markdown, sanitize_html
-
-SAFE_SCHEMES = {"http", "https", "mailto"}
-_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
-
-
-def url_scheme(url: str) -> str | None:
-    """Return the scheme a browser would read from ``url``, or None for a relative URL.
-
-    Follows the WHATWG URL parser: leading controls and spaces are stripped and tabs and
-    newlines anywhere are removed before the scheme is read.
-    """
-    cleaned = re.sub(r"[\t\n\r]", "", url).lstrip("".join(map(chr, range(0x21)))).lower()
-    match = _SCHEME.match(cleaned)
-    return match.group(1) if match else None
+from tests.hostile import HOSTILE_BODIES, SAFE_SCHEMES, url_scheme
 
 
 class _Audit(HTMLParser):
@@ -75,138 +61,6 @@ def audit(html: str) -> list[str]:
     parser.feed(html)
     parser.close()
     return parser.problems
-
-
-SCHEMES = [
-    "javascript:alert(1)",
-    "JaVaScRiPt:alert(1)",
-    " javascript:alert(1)",
-    "java\tscript:alert(1)",
-    "java\nscript:alert(1)",
-    "jav&#x09;ascript:alert(1)",
-    "&#106;avascript:alert(1)",
-    "javascript&colon;alert(1)",
-    "data:text/html,<script>x</script>",
-    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
-    "vbscript:msgbox(1)",
-    "file:///etc/passwd",
-    "DATA:image/svg+xml,<svg onload=alert(1)>",
-    "\x01javascript:alert(1)",
-    "javascript://%0aalert(1)",
-    "livescript:alert(1)",
-    "feed:javascript:alert(1)",
-]
-
-HOSTILE_BODIES = [
-    "<script>alert(1)</script>",
-    "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
-    "<scr<script>ipt>alert(1)</script>",
-    "<img src=x onerror=alert(1)>",
-    "<IMG SRC=\"javascript:alert('XSS');\">",
-    "<svg onload=alert(1)>",
-    "<svg><script>alert(1)</script></svg>",
-    '<svg><a xlink:href="javascript:alert(1)"><text>x</text></a></svg>',
-    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
-    '<iframe src="https://evil.example"></iframe>',
-    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
-    '<object data="javascript:alert(1)"></object>',
-    '<embed src="javascript:alert(1)">',
-    "<style>body{background:url(javascript:alert(1))}</style>",
-    '<p style="background:url(javascript:alert(1))">x</p>',
-    '<div style="position:fixed;top:0;left:0;width:100%;height:100%">overlay</div>',
-    '<a href="javascript:alert(1)">click</a>',
-    '<a href="#" onclick="alert(1)">click</a>',
-    '<a href="https://ok.example" onmouseover="alert(1)">hover</a>',
-    "<body onload=alert(1)>",
-    "<input autofocus onfocus=alert(1)>",
-    '<form action="javascript:alert(1)"><button>go</button></form>',
-    '<button formaction="javascript:alert(1)">x</button>',
-    "<details open ontoggle=alert(1)>",
-    '<video><source onerror="alert(1)"></video>',
-    "<audio src=x onerror=alert(1)>",
-    '<base href="javascript:alert(1)//">',
-    '<link rel=stylesheet href="https://evil.example/x.css">',
-    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
-    "<marquee onstart=alert(1)>",
-    "<template><script>alert(1)</script></template>",
-    '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>',
-    "<textarea></textarea><script>alert(1)</script>",
-    "<!--<script>alert(1)</script>-->",
-    "<![CDATA[<script>alert(1)</script>]]>",
-    "<? echo '<script>alert(1)</script>' ?>",
-    '<a href="jav&#x0A;ascript:alert(1)">x</a>',
-    '<a href="&#x6A;&#x61;&#x76;&#x61;&#x73;&#x63;&#x72;&#x69;&#x70;&#x74;:alert(1)">x</a>',
-    '<a href="java\0script:alert(1)">x</a>',
-    "<a href=javascript&colon;alert(1)>x</a>",
-    "<isindex type=image src=1 onerror=alert(1)>",
-    "<frameset onload=alert(1)>",
-    '<table background="javascript:alert(1)"><tr><td>x</td></tr></table>',
-    "<td onmouseover=alert(1)>x</td>",
-    "<code onclick=alert(1)>x</code>",
-    '<pre><code class="language-x" onclick="alert(1)">y</code></pre>',
-    "```\n</code></pre><script>alert(1)</script>\n```",
-    "```js onclick=alert(1)\nx\n```",
-    '```"><script>alert(1)</script>\nx\n```',
-    "`<script>alert(1)</script>`",
-    "[click](javascript:alert(1))",
-    "[click](JAVASCRIPT:alert(1))",
-    "[click]( javascript:alert(1) )",
-    "[click](<javascript:alert(1)>)",
-    "[click](javascript&#58;alert(1))",
-    "[click](javascript&#x3A;alert(1))",
-    "[click](&#106;avascript:alert(1))",
-    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
-    "[click](vbscript:msgbox(1))",
-    '[click]("onmouseover=alert(1))',
-    '[click](https://ok.example "title\\" onmouseover=\\"alert(1)")',
-    '[click](https://ok.example" onmouseover="alert(1))',
-    "![img](javascript:alert(1))",
-    "![img](https://evil.example/tracker.png)",
-    '![img"onerror="alert(1)](x)',
-    "[ref]\n\n[ref]: javascript:alert(1)",
-    '[ref][1]\n\n[1]: javascript:alert(1) "title"',
-    "[ref]\n\n[ref]: <javascript:alert(1)>",
-    "<javascript:alert(1)>",
-    '<https://ok.example/" onclick="alert(1)>',
-    "<mailto:x@example.com?body=<script>alert(1)</script>>",
-    "javascript:alert(1)",
-    'www.example.com/"onclick="alert(1)',
-    "http://example.com/<script>alert(1)</script>",
-    "> <script>alert(1)</script>",
-    "* <img src=x onerror=alert(1)>",
-    "1. <iframe src=x></iframe>",
-    "| a | b |\n|---|---|\n| <script>alert(1)</script> | <img src=x onerror=alert(1)> |",
-    "# <script>alert(1)</script>",
-    "**<script>alert(1)</script>**",
-    '_<a href="javascript:alert(1)">x</a>_',
-    "~~<svg onload=alert(1)>~~",
-    "&lt;script&gt;alert(1)&lt;/script&gt;",
-    "&#60;script&#62;alert(1)&#60;/script&#62;",
-    "\\<script>alert(1)\\</script>",
-    "<scr\x00ipt>alert(1)</scr\x00ipt>",
-    "<div><p>unclosed <b>tags <i>everywhere",
-    "</p></div></body></html><script>alert(1)</script>",
-    '<a href="https://ok.example" target="_blank">tabnab</a>',
-    '<a href="https://ok.example" rel="opener">opener</a>',
-    '<abbr title="x" onmouseover="alert(1)">abbr</abbr>',
-    '<a href="//evil.example/%0d%0ajavascript:alert(1)">x</a>',
-    '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">',
-    '<object type="text/x-scriptlet" data="https://evil.example/x"></object>',
-    "<xss onafterscriptexecute=alert(1)><script>1</script>",
-    '<a href="https://ok.example"><img src=x onerror=alert(1)></a>',
-    "[<img src=x onerror=alert(1)>](https://ok.example)",
-    "[x](https://ok.example)<script>alert(1)</script>",
-    "<sVg/oNloAd=alert(1)>",
-    "<svg><animate onbegin=alert(1) attributeName=x dur=1s>",
-    '<svg><set attributeName="href" to="javascript:alert(1)"/></svg>',
-    '<math href="javascript:alert(1)">CLICK</math>',
-    "<img src=`x` onerror=`alert(1)`>",
-    '<a href="\x0bjavascript:alert(1)">x</a>',
-    '<a href="https:&#47;&#47;ok.example">ok</a>',
-    *[f"[link]({scheme})" for scheme in SCHEMES],
-    *[f'<a href="{scheme}">raw</a>' for scheme in SCHEMES],
-    *[f"[ref]\n\n[ref]: {scheme}" for scheme in SCHEMES],
-]
 
 
 def test_corpus_is_big_enough() -> None:
