@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -352,30 +353,34 @@ def invite(kind: str) -> Any:
 @login_required
 @invitation_rate
 def resend_invitation(invitation_id: int) -> Any:
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        invitation = invitations.resend(
-            db.session, current_user, invitation_id, utcnow(), _link_base()
-        )
-    except invitations.InvitationNotFound:
-        abort(404)
-    except invitations.InvitationError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for(".talent"))
-    db.session.commit()
-    flash(f"Sent again to {invitation.email}, with a new link valid for 14 days.", "success")
-    return redirect(url_for(".talent"))
+    return _invitation_action(
+        lambda: invitations.resend(db.session, current_user, invitation_id, utcnow(), _link_base()),
+        lambda invitation: (
+            f"Sent again to {invitation.email}, with a new link valid for 14 days.",
+            "success",
+        ),
+    )
 
 
 @bp.post("/referrals/talent/<int:invitation_id>/revoke")
 @login_required
 def revoke_invitation(invitation_id: int) -> Any:
+    return _invitation_action(
+        lambda: invitations.revoke(db.session, current_user, invitation_id, utcnow()),
+        lambda invitation: (
+            f"The invitation to {invitation.full_name} is revoked; its link no longer works.",
+            "info",
+        ),
+    )
+
+
+def _invitation_action(act: Callable[[], Any], message: Callable[[Any], tuple[str, str]]) -> Any:
+    """Run an action on one of the member's invitations from a button on the talent page:
+    commit and say what happened, or say why not; 404 for another member's invitation."""
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        invitation = invitations.revoke(db.session, current_user, invitation_id, utcnow())
+        invitation = act()
     except invitations.InvitationNotFound:
         abort(404)
     except invitations.InvitationError as error:
@@ -383,7 +388,7 @@ def revoke_invitation(invitation_id: int) -> Any:
         flash(error.message, "error")
         return redirect(url_for(".talent"))
     db.session.commit()
-    flash(f"The invitation to {invitation.full_name} is revoked; its link no longer works.", "info")
+    flash(*message(invitation))
     return redirect(url_for(".talent"))
 
 
