@@ -7,17 +7,16 @@ is written to the moderation log in the act's own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from forum.database import utcnow
-from forum.extensions import db, login_manager
+from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
+from forum.guards import role_required
 from referrals import (
     affiliates,
     attribution,
@@ -43,18 +42,8 @@ from referrals.rewards_text import format_cents
 bp = Blueprint("referral_admin", __name__, url_prefix="/admin/referrals")
 
 
-def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Send visitors to sign in; refuse members and moderators with 403."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_admin:
-            abort(403, "The referral console is for admins.")
-        return view(*args, **kwargs)
-
-    return wrapped
+# Also imported by the other console modules (payouts).
+admin_required = role_required(lambda user: user.is_admin, "The referral console is for admins.")
 
 
 def action_form_or_400() -> None:

@@ -7,9 +7,7 @@ messages (422) or statuses (403, 404), and own the commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, timedelta
-from functools import wraps
 from typing import Any
 
 from flask import (
@@ -30,8 +28,9 @@ from forum.boards import reading
 from forum.boards.models import Post
 from forum.boards.views import post_url
 from forum.database import utcnow
-from forum.extensions import db, login_manager
+from forum.extensions import db
 from forum.forms import ActionForm, add_field_error, choices
+from forum.guards import admin_required, moderator_required
 from forum.moderation import log, removals, reports, roles, sanctions, threads
 from forum.moderation.errors import ModerationError
 from forum.moderation.forms import (
@@ -72,34 +71,6 @@ FLAG_ACTIONS = {
 # Forms repeated on one page carry a prefix, which would also rename their CSRF field;
 # CSRFProtect already checks the token of every POST, so those forms skip their own check.
 NO_FORM_CSRF = {"csrf": False}
-
-
-def moderator_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Send visitors to sign in, and refuse members with 403."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_moderator:
-            abort(403, "This page is for moderators.")
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Send visitors to sign in, and refuse members and moderators with 403."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not current_user.is_admin:
-            abort(403, "This page is for admins.")
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def _post_or_404(post_id: int) -> Post:
