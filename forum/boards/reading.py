@@ -5,14 +5,16 @@ Each page is a fixed number of queries, whatever the number of threads or posts 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from datetime import datetime
 from math import ceil
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from forum.accounts.models import User
+from forum.accounts.models import User, badges_of
 from forum.accounts.service import username_key
 from forum.boards.models import Board, Kudos, Post, PostRevision, Thread
 from forum.permissions import NotFound, can_see_board, can_see_thread
@@ -114,6 +116,69 @@ def get_thread(session: Session, viewer: User | None, thread_id: int) -> Thread:
     return thread
 
 
+@dataclass(frozen=True)
+class ThreadForViewer:
+    """A thread with what its page shows of the viewer: how far they read, whether they watch."""
+
+    thread: Thread
+    read_mark: int
+    watching: bool
+
+
+@functools.cache
+def _thread_statement(member: bool) -> sa.Select:
+    """The thread with its board and solution, and for a member (bound ``viewer_id``) their
+    read mark and watch state in the same query. Built once per kind of viewer."""
+    statement = (
+        sa.select(Thread)
+        .where(Thread.id == sa.bindparam("thread_id"))
+        .options(joinedload(Thread.board), joinedload(Thread.solution_post))
+    )
+    if not member:
+        return statement
+    from forum.unread import ThreadRead
+    from forum.watching import BoardWatch, ThreadWatch
+
+    viewer_id = sa.bindparam("viewer_id")
+    read_mark = (
+        sa.select(ThreadRead.last_read_number)
+        .where(ThreadRead.user_id == viewer_id, ThreadRead.thread_id == Thread.id)
+        .scalar_subquery()
+    )
+    thread_choice = (
+        sa.select(ThreadWatch.watching)
+        .where(ThreadWatch.thread_id == Thread.id, ThreadWatch.user_id == viewer_id)
+        .scalar_subquery()
+    )
+    board_watch = sa.exists().where(
+        BoardWatch.board_id == Thread.board_id, BoardWatch.user_id == viewer_id
+    )
+    return statement.add_columns(read_mark, thread_choice, board_watch)
+
+
+def thread_for_viewer(session: Session, viewer: User | None, thread_id: int) -> ThreadForViewer:
+    """Return the thread (with its board) and the viewer's read mark and watch state, in one
+    query; raise NotFound if missing or hidden.
+
+    Watching: an explicit choice on the thread wins, else watching its board (as
+    forum.watching.is_watching_thread decides).
+    """
+    if viewer is None:
+        thread = session.scalar(_thread_statement(False), {"thread_id": thread_id})
+        read_mark, watching = 0, False
+    else:
+        row = session.execute(
+            _thread_statement(True), {"thread_id": thread_id, "viewer_id": viewer.id}
+        ).one_or_none()
+        thread = row[0] if row is not None else None
+        if row is not None:
+            read_mark = row[1] or 0
+            watching = bool(row[2]) if row[2] is not None else bool(row[3])
+    if thread is None or not can_see_thread(viewer, thread):
+        raise NotFound(thread_id)
+    return ThreadForViewer(thread, read_mark, watching)
+
+
 def get_post(session: Session, viewer: User | None, post_id: int) -> Post:
     """Return a post whose thread the viewer may see; raise NotFound otherwise."""
     post = session.scalar(
@@ -126,33 +191,145 @@ def get_post(session: Session, viewer: User | None, post_id: int) -> Post:
     return post
 
 
-def thread_posts(session: Session, thread: Thread, page: int, per_page: int) -> Page[Post]:
-    """Return one page of a thread's posts, in order, removed ones included.
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member as a thread page shows them: a name (linked) and badges."""
+
+    username: str
+    badges: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ShownPost:
+    """One post as a thread page shows it, read as a plain row (no ORM entity).
+
+    ``row`` is every value read, the viewer's kudos included: the page's fragment cache key.
+    """
+
+    row: tuple
+    id: int
+    thread_id: int
+    number: int
+    body_html: str
+    created_at: datetime
+    edited_at: datetime | None
+    edited_by_moderator: bool
+    kudos_count: int
+    removed_at: datetime | None
+    removal_reason: str | None
+    author_id: int
+    author: Member
+    edited_by: Member | None
+    kudos_given: bool
+
+    @property
+    def is_first(self) -> bool:
+        return self.number == 1
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+
+@functools.cache
+def _thread_posts_statement() -> sa.Select:
+    """One page of a thread's posts with their authors, editors and the viewer's kudos.
+
+    Built once (building a statement costs more than running it); all values are bound.
+    """
+    posts = Post.__table__
+    users = User.__table__
+    author = users.alias("author")
+    editor = users.alias("editor")
+    kudos = Kudos.__table__
+    return (
+        sa.select(
+            posts.c.id,
+            posts.c.thread_id,
+            posts.c.number,
+            posts.c.body_html,
+            posts.c.created_at,
+            posts.c.edited_at,
+            posts.c.edited_by_moderator,
+            posts.c.kudos_count,
+            posts.c.removed_at,
+            posts.c.removal_reason,
+            posts.c.author_id,
+            author.c.username,
+            author.c.role,
+            author.c.top_rated,
+            author.c.affiliate_since,
+            editor.c.username,
+            editor.c.role,
+            editor.c.top_rated,
+            editor.c.affiliate_since,
+            kudos.c.id,
+        )
+        .select_from(
+            posts.join(author, author.c.id == posts.c.author_id)
+            .outerjoin(editor, editor.c.id == posts.c.edited_by_id)
+            .outerjoin(
+                kudos,
+                sa.and_(
+                    kudos.c.post_id == posts.c.id, kudos.c.giver_id == sa.bindparam("viewer_id")
+                ),
+            )
+        )
+        .where(
+            posts.c.thread_id == sa.bindparam("thread_id"),
+            posts.c.number.between(sa.bindparam("first"), sa.bindparam("last")),
+        )
+        .order_by(posts.c.number)
+    )
+
+
+def _shown_post(row: Any) -> ShownPost:
+    (
+        id_, thread_id, number, body_html, created_at, edited_at, edited_by_moderator,
+        kudos_count, removed_at, removal_reason, author_id, name, role, top_rated, affiliate,
+        editor_name, editor_role, editor_top_rated, editor_affiliate, kudos_id,
+    ) = row  # fmt: skip
+    return ShownPost(
+        tuple(row),
+        id_,
+        thread_id,
+        number,
+        body_html,
+        created_at,
+        edited_at,
+        edited_by_moderator,
+        kudos_count,
+        removed_at,
+        removal_reason,
+        author_id,
+        Member(name, badges_of(role, top_rated, affiliate)),
+        None
+        if editor_name is None
+        else Member(editor_name, badges_of(editor_role, editor_top_rated, editor_affiliate)),
+        kudos_id is not None,
+    )
+
+
+def thread_posts(
+    session: Session, viewer: User | None, thread: Thread, page: int, per_page: int
+) -> Page[ShownPost]:
+    """Return one page of a thread's posts, in order, removed ones included, as plain rows
+    with whether the viewer gave each kudos.
 
     Posts are numbered without gaps, so a page is a range of numbers: any page costs the
     same index lookup, however deep.
     """
     first = (page - 1) * per_page + 1
-    posts = session.scalars(
-        sa.select(Post)
-        .where(Post.thread_id == thread.id, Post.number.between(first, first + per_page - 1))
-        .options(joinedload(Post.author), joinedload(Post.edited_by))
-        .order_by(Post.number)
-    ).all()
-    return Page(list(posts), page, per_page, thread.post_number_seq)
-
-
-def kudos_given(session: Session, viewer: User | None, posts: list[Post]) -> set[int]:
-    """Return the ids of the posts among ``posts`` to which the viewer has given kudos."""
-    if viewer is None or not posts:
-        return set()
-    return set(
-        session.scalars(
-            sa.select(Kudos.post_id).where(
-                Kudos.giver_id == viewer.id, Kudos.post_id.in_([p.id for p in posts])
-            )
-        )
+    rows = session.execute(
+        _thread_posts_statement(),
+        {
+            "thread_id": thread.id,
+            "first": first,
+            "last": first + per_page - 1,
+            "viewer_id": viewer.id if viewer is not None else None,
+        },
     )
+    return Page([_shown_post(row) for row in rows], page, per_page, thread.post_number_seq)
 
 
 def post_revisions(session: Session, post: Post) -> list[PostRevision]:

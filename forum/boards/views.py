@@ -148,22 +148,22 @@ def new_thread(slug: str):  # noqa: ANN201
 
 @bp.get("/t/<int:thread_id>")
 def thread(thread_id: int):  # noqa: ANN201
+    viewer = _viewer()
     try:
-        thread = reading.get_thread(db.session, _viewer(), thread_id)
+        shown = reading.thread_for_viewer(db.session, viewer, thread_id)
     except NotFound:
         return _tombstone_or_404(thread_id=thread_id)
+    thread = shown.thread
     page = reading.thread_posts(
-        db.session, thread, _page_arg(), current_app.config["POSTS_PER_PAGE"]
+        db.session, viewer, thread, _page_arg(), current_app.config["POSTS_PER_PAGE"]
     )
     if page.number > page.pages:
         abort(404)
-    viewer = _viewer()
     reply_form = ReplyForm() if viewer else None
     is_moderator = viewer is not None and viewer.is_moderator
-    read_mark = unread.read_mark(db.session, viewer.id, thread.id) if viewer is not None else 0
-    kudos_given = reading.kudos_given(db.session, viewer, page.items)
+    kudos_given = {post.id for post in page.items if post.kudos_given}
     posts_html = fragments.cached(
-        posts_key(thread, page, viewer, kudos_given),
+        posts_key(thread, page, viewer),
         lambda: render_template(
             "boards/_posts.html", thread=thread, page=page, kudos_given=kudos_given
         ),
@@ -174,19 +174,18 @@ def thread(thread_id: int):  # noqa: ANN201
         first_post=reading.first_post(db.session, thread) if is_moderator else None,
         page=page,
         posts_html=Markup(posts_html),  # noqa: S704 - rendered by our own template
-        watching_thread=watching.is_watching_thread(db.session, viewer, thread),
+        watching_thread=shown.watching,
         reply_form=reply_form,
-        action_form=ActionForm(),
         post_url=post_url,
         pending_views=viewcounts.tally().pending(thread.id) + 1,
     )
     views = viewcounts.tally()
     views.count(thread.id)
     last_shown = page.items[-1].number if page.items else 0
-    if viewer is not None and last_shown > read_mark:
+    if viewer is not None and last_shown > shown.read_mark:
         # Written after rendering: committing first would expire every loaded row and make
-        # the template reload each post one by one. The read transaction ends before the
-        # write so that, on SQLite, the write waits for other writers instead of failing.
+        # the template reload them. The read transaction ends before the write so that, on
+        # SQLite, the write waits for other writers instead of failing.
         thread_id, viewer_id = thread.id, viewer.id
         start_writing(db.session)
         unread.mark_read(db.session, viewer_id, thread_id, last_shown)
@@ -203,28 +202,14 @@ def thread(thread_id: int):  # noqa: ANN201
     return html
 
 
-def posts_key(thread, page, viewer, kudos_given: set[int]) -> str:  # noqa: ANN001
+def posts_key(thread, page, viewer) -> str:  # noqa: ANN001
     """Return the cache key of a thread page's posts: every value boards/_posts.html reads,
     so that any change (a reply, an edit, a removal, kudos, a badge, the viewer's role or
-    suspension, another session) is another key."""
-    posts = tuple(
-        (
-            p.id,
-            p.number,
-            p.body_html,
-            p.created_at,
-            p.removed_at,
-            p.removal_reason,
-            p.edited_at,
-            p.edited_by.username if p.edited_by else None,
-            p.edited_by_moderator,
-            p.kudos_count,
-            p.author_id,
-            p.author.username,
-            tuple(p.author.badges),
-        )
-        for p in page.items
-    )
+    suspension, another session) is another key.
+
+    Each post's row holds every column the template shows (body, edit, removal, kudos count,
+    the author's and editor's names and the columns of their badges, whether the viewer gave
+    kudos)."""
     viewer_part = None
     if viewer is not None:
         viewer_part = (
@@ -235,7 +220,6 @@ def posts_key(thread, page, viewer, kudos_given: set[int]) -> str:  # noqa: ANN0
             # The fragment's forms carry tokens signed from this session's CSRF secret: make
             # sure the secret exists before keying on it (a new session has none yet).
             generate_csrf() and session.get("csrf_token"),
-            tuple(sorted(kudos_given)),
         )
     return fragments.key_of(
         "thread-posts",
@@ -247,7 +231,7 @@ def posts_key(thread, page, viewer, kudos_given: set[int]) -> str:  # noqa: ANN0
         thread.locked,
         page.number,
         page.per_page,
-        posts,
+        [post.row for post in page.items],
         viewer_part,
     )
 
