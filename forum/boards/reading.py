@@ -59,6 +59,47 @@ def visible_boards(session: Session, viewer: User | None) -> list[Board]:
     return list(session.scalars(query))
 
 
+@functools.cache
+def _board_list_statement(moderator: bool) -> sa.Select:
+    """The board list as plain rows, with each board's latest thread and its last poster.
+
+    Built once per kind of viewer: building it cost more than running it."""
+    boards = Board.__table__
+    threads = Thread.__table__
+    poster = User.__table__.alias("poster")
+    statement = (
+        sa.select(
+            boards.c.id,
+            boards.c.slug,
+            boards.c.name,
+            boards.c.description,
+            boards.c.moderators_only,
+            boards.c.thread_count,
+            boards.c.post_count,
+            boards.c.last_post_at,
+            threads.c.id.label("last_thread_id"),
+            threads.c.title.label("last_thread_title"),
+            poster.c.username.label("last_post_author_name"),
+        )
+        .select_from(
+            boards.outerjoin(threads, threads.c.id == boards.c.last_thread_id).outerjoin(
+                poster, poster.c.id == threads.c.last_post_author_id
+            )
+        )
+        .order_by(boards.c.position, boards.c.name)
+    )
+    if not moderator:
+        statement = statement.where(boards.c.moderators_only.is_(False))
+    return statement
+
+
+def board_list(session: Session, viewer: User | None) -> list[Any]:
+    """Return the boards the viewer may see, in display order, as rows: the board's columns,
+    ``last_thread_id``, ``last_thread_title`` and ``last_post_author_name``."""
+    moderator = viewer is not None and viewer.is_moderator
+    return list(session.execute(_board_list_statement(moderator)))
+
+
 def get_board(session: Session, viewer: User | None, slug: str) -> Board:
     """Return the board with this slug; raise NotFound if missing or hidden from the viewer."""
     board = session.scalar(sa.select(Board).where(Board.slug == slug))
@@ -67,41 +108,113 @@ def get_board(session: Session, viewer: User | None, slug: str) -> Board:
     return board
 
 
-def _visible_threads(viewer: User | None):  # noqa: ANN202 - a where-clause
-    if viewer is not None and viewer.is_moderator:
-        return sa.true()
-    return Thread.removed_at.is_(None)
+@functools.cache
+def _board_statement(member: bool) -> sa.Select:
+    """The board by slug and, for a member (bound ``viewer_id``), whether they watch it."""
+    statement = sa.select(Board).where(Board.slug == sa.bindparam("slug"))
+    if not member:
+        return statement
+    from forum.watching import BoardWatch
+
+    return statement.add_columns(
+        sa.exists().where(
+            BoardWatch.board_id == Board.id, BoardWatch.user_id == sa.bindparam("viewer_id")
+        )
+    )
+
+
+def board_for_viewer(session: Session, viewer: User | None, slug: str) -> tuple[Board, bool]:
+    """Return the board with this slug and whether the viewer watches it, in one query;
+    raise NotFound if missing or hidden from the viewer."""
+    if viewer is None:
+        board, watching = session.scalar(_board_statement(False), {"slug": slug}), False
+    else:
+        row = session.execute(
+            _board_statement(True), {"slug": slug, "viewer_id": viewer.id}
+        ).one_or_none()
+        board, watching = (row[0], bool(row[1])) if row is not None else (None, False)
+    if board is None or not can_see_board(viewer, board):
+        raise NotFound(slug)
+    return board, watching
+
+
+@functools.cache
+def _board_threads_statement(moderator: bool, member: bool) -> sa.Select:
+    """One page of a board's threads as plain rows, with their authors' and last posters'
+    names and, for a member (bound ``viewer_id``), their read marks. Built once per kind of
+    viewer; the board, limit and offset are bound."""
+    threads = Thread.__table__
+    author = User.__table__.alias("author")
+    poster = User.__table__.alias("poster")
+    where = threads.c.board_id == sa.bindparam("board_id")
+    if not moderator:
+        where = sa.and_(where, threads.c.removed_at.is_(None))
+    order = (threads.c.pinned.desc(), threads.c.last_post_at.desc(), threads.c.id.desc())
+    ids = (
+        sa.select(threads.c.id)
+        .where(where)
+        .order_by(*order)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+        .scalar_subquery()
+    )
+    columns = [
+        threads.c.id,
+        threads.c.title,
+        threads.c.author_id,
+        threads.c.pinned,
+        threads.c.locked,
+        threads.c.removed_at,
+        threads.c.solution_post_id,
+        threads.c.reply_count,
+        threads.c.view_count,
+        threads.c.last_post_at,
+        threads.c.post_number_seq,
+        author.c.username.label("author_name"),
+        poster.c.username.label("last_post_author_name"),
+    ]
+    joined = threads.join(author, author.c.id == threads.c.author_id).outerjoin(
+        poster, poster.c.id == threads.c.last_post_author_id
+    )
+    if member:
+        from forum.unread import ThreadRead
+
+        reads = ThreadRead.__table__
+        columns.append(reads.c.last_read_number)
+        joined = joined.outerjoin(
+            reads,
+            sa.and_(
+                reads.c.thread_id == threads.c.id, reads.c.user_id == sa.bindparam("viewer_id")
+            ),
+        )
+    return sa.select(*columns).select_from(joined).where(threads.c.id.in_(ids)).order_by(*order)
 
 
 def board_threads(
     session: Session, viewer: User | None, board: Board, page: int, per_page: int
-) -> Page[Thread]:
+) -> Page[Any]:
     """Return one page of the board's threads: pinned first, then latest activity.
 
-    Members' pages are counted by the board's own counter and skipped to through the index of
-    visible threads (ids only), so a deep page costs about what the first one does.
+    Rows: the thread's columns, ``author_name``, ``last_post_author_name`` and for a member
+    ``last_read_number`` (None: never opened). Members' pages are counted by the board's own
+    counter and skipped to through the index of visible threads (ids only), so a deep page
+    costs about what the first one does.
     """
-    where = sa.and_(Thread.board_id == board.id, _visible_threads(viewer))
-    if viewer is not None and viewer.is_moderator:
-        total = session.scalar(sa.select(sa.func.count()).select_from(Thread).where(where)) or 0
+    moderator = viewer is not None and viewer.is_moderator
+    if moderator:
+        total = (
+            session.scalar(
+                sa.select(sa.func.count()).select_from(Thread).where(Thread.board_id == board.id)
+            )
+            or 0
+        )
     else:
         total = board.thread_count
-    order = (Thread.pinned.desc(), Thread.last_post_at.desc(), Thread.id.desc())
-    ids = (
-        sa.select(Thread.id)
-        .where(where)
-        .order_by(*order)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .scalar_subquery()
-    )
-    threads = session.scalars(
-        sa.select(Thread)
-        .where(Thread.id.in_(ids))
-        .options(joinedload(Thread.author), joinedload(Thread.last_post_author))
-        .order_by(*order)
-    ).all()
-    return Page(list(threads), page, per_page, total)
+    params = {"board_id": board.id, "limit": per_page, "offset": (page - 1) * per_page}
+    if viewer is not None:
+        params["viewer_id"] = viewer.id
+    rows = session.execute(_board_threads_statement(moderator, viewer is not None), params).all()
+    return Page(list(rows), page, per_page, total)
 
 
 def get_thread(session: Session, viewer: User | None, thread_id: int) -> Thread:

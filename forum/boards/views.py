@@ -18,7 +18,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
-from forum import fragments, ratelimits, unread, watching
+from forum import fragments, ratelimits, unread
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm
 from forum.database import start_writing
@@ -80,28 +80,29 @@ def post_url(post) -> str:  # noqa: ANN001
 
 @bp.get("/")
 def index():  # noqa: ANN201
-    boards = reading.visible_boards(db.session, _viewer())
+    boards = reading.board_list(db.session, _viewer())
     return render_template("boards/index.html", boards=boards)
 
 
 @bp.get("/b/<slug>")
 def board(slug: str):  # noqa: ANN201
+    viewer = _viewer()
     try:
-        board = reading.get_board(db.session, _viewer(), slug)
+        board, watching_board = reading.board_for_viewer(db.session, viewer, slug)
     except NotFound:
         abort(404)
     page = reading.board_threads(
-        db.session, _viewer(), board, _page_arg(), current_app.config["THREADS_PER_PAGE"]
+        db.session, viewer, board, _page_arg(), current_app.config["THREADS_PER_PAGE"]
     )
     if page.number > page.pages:
         abort(404)
-    viewer = _viewer()
+    marks = {t.id: t.last_read_number for t in page.items} if viewer is not None else {}
     return render_template(
         "boards/board.html",
         board=board,
         page=page,
-        unread_states=unread.unread_states(db.session, viewer, page.items),
-        watching_board=watching.is_watching_board(db.session, viewer, board),
+        unread_states=unread.states_from_marks(viewer, page.items, marks),
+        watching_board=watching_board,
         first_unread_url=first_unread_url,
     )
 
