@@ -314,12 +314,8 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class ShownPost:
-    """One post as a thread page shows it, read as a plain row (no ORM entity).
+    """One post as a thread page shows it, made from a row of ``thread_posts``."""
 
-    ``row`` is every value read, the viewer's kudos included: the page's fragment cache key.
-    """
-
-    row: tuple
     id: int
     thread_id: int
     number: int
@@ -376,7 +372,7 @@ def _thread_posts_statement() -> sa.Select:
             editor.c.role,
             editor.c.top_rated,
             editor.c.affiliate_since,
-            kudos.c.id,
+            kudos.c.id.label("kudos_id"),
         )
         .select_from(
             posts.join(author, author.c.id == posts.c.author_id)
@@ -396,38 +392,45 @@ def _thread_posts_statement() -> sa.Select:
     )
 
 
-def _shown_post(row: Any) -> ShownPost:
-    (
-        id_, thread_id, number, body_html, created_at, edited_at, edited_by_moderator,
-        kudos_count, removed_at, removal_reason, author_id, name, role, top_rated, affiliate,
-        editor_name, editor_role, editor_top_rated, editor_affiliate, kudos_id,
-    ) = row  # fmt: skip
-    return ShownPost(
-        tuple(row),
-        id_,
-        thread_id,
-        number,
-        body_html,
-        created_at,
-        edited_at,
-        edited_by_moderator,
-        kudos_count,
-        removed_at,
-        removal_reason,
-        author_id,
-        Member(name, badges_of(role, top_rated, affiliate)),
-        None
-        if editor_name is None
-        else Member(editor_name, badges_of(editor_role, editor_top_rated, editor_affiliate)),
-        kudos_id is not None,
-    )
+def shown_posts(rows: list[Any]) -> list[ShownPost]:
+    """Return the rows of ``thread_posts`` as the posts a thread page's template reads."""
+    posts = []
+    for row in rows:
+        (
+            id_, thread_id, number, body_html, created_at, edited_at, edited_by_moderator,
+            kudos_count, removed_at, removal_reason, author_id, name, role, top_rated,
+            affiliate, editor_name, editor_role, editor_top_rated, editor_affiliate, kudos_id,
+        ) = row  # fmt: skip
+        editor = None
+        if editor_name is not None:
+            editor = Member(editor_name, badges_of(editor_role, editor_top_rated, editor_affiliate))
+        posts.append(
+            ShownPost(
+                id_,
+                thread_id,
+                number,
+                body_html,
+                created_at,
+                edited_at,
+                edited_by_moderator,
+                kudos_count,
+                removed_at,
+                removal_reason,
+                author_id,
+                Member(name, badges_of(role, top_rated, affiliate)),
+                editor,
+                kudos_id is not None,
+            )  # fmt: skip
+        )
+    return posts
 
 
 def thread_posts(
     session: Session, viewer: User | None, thread: Thread, page: int, per_page: int
-) -> Page[ShownPost]:
-    """Return one page of a thread's posts, in order, removed ones included, as plain rows
-    with whether the viewer gave each kudos.
+) -> Page[Any]:
+    """Return one page of a thread's posts, in order, removed ones included, as plain rows:
+    every value the page shows of a post (its author's and editor's names and badge columns,
+    whether the viewer gave it kudos: ``kudos_id``). ``shown_posts`` makes them objects.
 
     Posts are numbered without gaps, so a page is a range of numbers: any page costs the
     same index lookup, however deep.
@@ -441,8 +444,8 @@ def thread_posts(
             "last": first + per_page - 1,
             "viewer_id": viewer.id if viewer is not None else None,
         },
-    )
-    return Page([_shown_post(row) for row in rows], page, per_page, thread.post_number_seq)
+    ).all()
+    return Page(rows, page, per_page, thread.post_number_seq)
 
 
 def post_revisions(session: Session, post: Post) -> list[PostRevision]:

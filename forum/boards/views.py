@@ -7,6 +7,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    get_template_attribute,
     redirect,
     render_template,
     request,
@@ -20,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from forum import fragments, ratelimits, unread
 from forum.boards import posting, reading, viewcounts
-from forum.boards.forms import EditForm, ReplyForm, ThreadForm
+from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
 from forum.database import start_writing
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
@@ -160,15 +161,19 @@ def thread(thread_id: int):  # noqa: ANN201
     )
     if page.number > page.pages:
         abort(404)
-    reply_form = ReplyForm() if viewer else None
     is_moderator = viewer is not None and viewer.is_moderator
-    kudos_given = {post.id for post in page.items if post.kudos_given}
-    posts_html = fragments.cached(
-        posts_key(thread, page, viewer),
-        lambda: render_template(
-            "boards/_posts.html", thread=thread, page=page, kudos_given=kudos_given
-        ),
-    )
+
+    def render_posts() -> str:
+        posts = reading.shown_posts(page.items)
+        return render_template(
+            "boards/_posts.html",
+            thread=thread,
+            page=page,
+            posts=posts,
+            kudos_given={post.id for post in posts if post.kudos_given},
+        )
+
+    posts_html = fragments.cached(posts_key(thread, page, viewer), render_posts)
     html = render_template(
         "boards/thread.html",
         thread=thread,
@@ -176,7 +181,8 @@ def thread(thread_id: int):  # noqa: ANN201
         page=page,
         posts_html=Markup(posts_html),  # noqa: S704 - rendered by our own template
         watching_thread=shown.watching,
-        reply_form=reply_form,
+        reply_body_field=_reply_body_field() if viewer else None,
+        submission_key=new_submission_key() if viewer else None,
         post_url=post_url,
         pending_views=viewcounts.tally().pending(thread.id) + 1,
     )
@@ -203,14 +209,26 @@ def thread(thread_id: int):  # noqa: ANN201
     return html
 
 
+def _reply_body_field() -> Markup:
+    """Return the thread page's reply box body field: an empty ReplyForm's, rendered once per
+    process (it is the same on every page; building and rendering the form each time cost
+    more than the rest of the page). The CSRF and submission key fields are per page."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    html = app.extensions.get("reply_body_field")
+    if html is None:
+        html = get_template_attribute("_macros.html", "field")(ReplyForm().body, rows=6)
+        app.extensions["reply_body_field"] = html
+    return html
+
+
 def posts_key(thread, page, viewer) -> str:  # noqa: ANN001
     """Return the cache key of a thread page's posts: every value boards/_posts.html reads,
     so that any change (a reply, an edit, a removal, kudos, a badge, the viewer's role or
     suspension, another session) is another key.
 
-    Each post's row holds every column the template shows (body, edit, removal, kudos count,
-    the author's and editor's names and the columns of their badges, whether the viewer gave
-    kudos)."""
+    Each post's row (``reading.thread_posts``) holds every column the template shows (body,
+    edit, removal, kudos count, the author's and editor's names and the columns of their
+    badges, whether the viewer gave kudos)."""
     viewer_part = None
     if viewer is not None:
         viewer_part = (
@@ -232,7 +250,7 @@ def posts_key(thread, page, viewer) -> str:  # noqa: ANN001
         thread.locked,
         page.number,
         page.per_page,
-        [post.row for post in page.items],
+        [tuple(row) for row in page.items],
         viewer_part,
     )
 
