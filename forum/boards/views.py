@@ -22,10 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from forum import fragments, ratelimits, unread
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
-from forum.database import start_writing
+from forum.database import start_writing, utcnow
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
 from forum.permissions import NotFound, PermissionDenied, ensure_can_edit, ensure_can_post
+from forum.templating import time_ago
 
 bp = Blueprint("boards", __name__)
 
@@ -81,8 +82,21 @@ def post_url(post) -> str:  # noqa: ANN001
 
 @bp.get("/")
 def index():  # noqa: ANN201
-    boards = reading.board_list(db.session, _viewer())
-    return render_template("boards/index.html", boards=boards)
+    viewer = _viewer()
+    boards = reading.board_list(db.session, viewer)
+    now = utcnow()
+    ago = {board.id: time_ago(board.last_post_at, now) for board in boards}
+    # The key is every value the fragment shows: the rows and their relative times.
+    key = fragments.key_of(
+        "board-list", request.host, request.script_root, [tuple(b) for b in boards], ago
+    )
+    boards_html = fragments.cached(
+        key, lambda: render_template("boards/_boards.html", boards=boards, ago=ago)
+    )
+    return render_template(
+        "boards/index.html",
+        boards_html=Markup(boards_html),  # noqa: S704 - rendered by our own template
+    )
 
 
 @bp.get("/b/<slug>")
@@ -97,14 +111,41 @@ def board(slug: str):  # noqa: ANN201
     )
     if page.number > page.pages:
         abort(404)
+    now = utcnow()
     marks = {t.id: t.last_read_number for t in page.items} if viewer is not None else {}
+    unread_states = unread.states_from_marks(viewer, page.items, marks, now)
+    ago = {thread.id: time_ago(thread.last_post_at, now) for thread in page.items}
+    # The key is every value the fragment shows: the board's name, the rows (a member's
+    # read marks among them), their unread states and relative times.
+    key = fragments.key_of(
+        "board-threads",
+        request.host,
+        request.script_root,
+        board.id,
+        board.name,
+        page.number,
+        page.per_page,
+        [tuple(row) for row in page.items],
+        sorted(unread_states.items()),
+        ago,
+    )
+    threads_html = fragments.cached(
+        key,
+        lambda: render_template(
+            "boards/_threads.html",
+            board=board,
+            page=page,
+            unread_states=unread_states,
+            ago=ago,
+            first_unread_url=first_unread_url,
+        ),
+    )
     return render_template(
         "boards/board.html",
         board=board,
         page=page,
-        unread_states=unread.states_from_marks(viewer, page.items, marks),
+        threads_html=Markup(threads_html),  # noqa: S704 - rendered by our own template
         watching_board=watching_board,
-        first_unread_url=first_unread_url,
     )
 
 
