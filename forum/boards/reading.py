@@ -229,23 +229,88 @@ def get_thread(session: Session, viewer: User | None, thread_id: int) -> Thread:
     return thread
 
 
+@dataclass(frozen=True, slots=True)
+class ShownBoard:
+    """The board of a thread page (its breadcrumb), read as a plain row."""
+
+    id: int
+    slug: str
+    name: str
+    moderators_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SolutionMark:
+    """What a thread page needs of the accepted solution besides its id."""
+
+    is_removed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShownThread:
+    """A thread as its page shows it, read as a plain row (no ORM entity)."""
+
+    id: int
+    title: str
+    author_id: int
+    board_id: int
+    pinned: bool
+    locked: bool
+    removed_at: datetime | None
+    solution_post_id: int | None
+    reply_count: int
+    view_count: int
+    post_number_seq: int
+    board: ShownBoard
+    solution_post: SolutionMark | None
+
+    @property
+    def solved(self) -> bool:
+        return self.solution_post_id is not None
+
+
 @dataclass(frozen=True)
 class ThreadForViewer:
     """A thread with what its page shows of the viewer: how far they read, whether they watch."""
 
-    thread: Thread
+    thread: ShownThread
     read_mark: int
     watching: bool
 
 
 @functools.cache
 def _thread_statement(member: bool) -> sa.Select:
-    """The thread with its board and solution, and for a member (bound ``viewer_id``) their
-    read mark and watch state in the same query. Built once per kind of viewer."""
+    """The thread with its board and whether its solution is removed, as one plain row, and
+    for a member (bound ``viewer_id``) their read mark and watch state in the same query.
+    Built once per kind of viewer."""
+    threads = Thread.__table__
+    boards = Board.__table__
+    solution = Post.__table__.alias("solution")
     statement = (
-        sa.select(Thread)
-        .where(Thread.id == sa.bindparam("thread_id"))
-        .options(joinedload(Thread.board), joinedload(Thread.solution_post))
+        sa.select(
+            threads.c.id,
+            threads.c.title,
+            threads.c.author_id,
+            threads.c.board_id,
+            threads.c.pinned,
+            threads.c.locked,
+            threads.c.removed_at,
+            threads.c.solution_post_id,
+            threads.c.reply_count,
+            threads.c.view_count,
+            threads.c.post_number_seq,
+            boards.c.slug,
+            boards.c.name,
+            boards.c.moderators_only,
+            solution.c.id,
+            solution.c.removed_at,
+        )
+        .select_from(
+            threads.join(boards, boards.c.id == threads.c.board_id).outerjoin(
+                solution, solution.c.id == threads.c.solution_post_id
+            )
+        )
+        .where(threads.c.id == sa.bindparam("thread_id"))
     )
     if not member:
         return statement
@@ -255,16 +320,16 @@ def _thread_statement(member: bool) -> sa.Select:
     viewer_id = sa.bindparam("viewer_id")
     read_mark = (
         sa.select(ThreadRead.last_read_number)
-        .where(ThreadRead.user_id == viewer_id, ThreadRead.thread_id == Thread.id)
+        .where(ThreadRead.user_id == viewer_id, ThreadRead.thread_id == threads.c.id)
         .scalar_subquery()
     )
     thread_choice = (
         sa.select(ThreadWatch.watching)
-        .where(ThreadWatch.thread_id == Thread.id, ThreadWatch.user_id == viewer_id)
+        .where(ThreadWatch.thread_id == threads.c.id, ThreadWatch.user_id == viewer_id)
         .scalar_subquery()
     )
     board_watch = sa.exists().where(
-        BoardWatch.board_id == Thread.board_id, BoardWatch.user_id == viewer_id
+        BoardWatch.board_id == threads.c.board_id, BoardWatch.user_id == viewer_id
     )
     return statement.add_columns(read_mark, thread_choice, board_watch)
 
@@ -276,19 +341,30 @@ def thread_for_viewer(session: Session, viewer: User | None, thread_id: int) -> 
     Watching: an explicit choice on the thread wins, else watching its board (as
     forum.watching.is_watching_thread decides).
     """
-    if viewer is None:
-        thread = session.scalar(_thread_statement(False), {"thread_id": thread_id})
-        read_mark, watching = 0, False
-    else:
-        row = session.execute(
-            _thread_statement(True), {"thread_id": thread_id, "viewer_id": viewer.id}
-        ).one_or_none()
-        thread = row[0] if row is not None else None
-        if row is not None:
-            read_mark = row[1] or 0
-            watching = bool(row[2]) if row[2] is not None else bool(row[3])
-    if thread is None or not can_see_thread(viewer, thread):
+    params: dict[str, Any] = {"thread_id": thread_id}
+    if viewer is not None:
+        params["viewer_id"] = viewer.id
+    row = session.execute(_thread_statement(viewer is not None), params).one_or_none()
+    if row is None:
         raise NotFound(thread_id)
+    (
+        id_, title, author_id, board_id, pinned, locked, removed_at, solution_post_id,
+        reply_count, view_count, post_number_seq, slug, name, moderators_only, solution_id,
+        solution_removed_at, *viewer_columns,
+    ) = row  # fmt: skip
+    thread = ShownThread(
+        id_, title, author_id, board_id, pinned, locked, removed_at, solution_post_id,
+        reply_count, view_count, post_number_seq,
+        ShownBoard(board_id, slug, name, moderators_only),
+        SolutionMark(solution_removed_at is not None) if solution_id is not None else None,
+    )  # fmt: skip
+    if not can_see_thread(viewer, thread):  # type: ignore[arg-type]
+        raise NotFound(thread_id)
+    read_mark, watching = 0, False
+    if viewer_columns:
+        mark, choice, board_watch = viewer_columns
+        read_mark = mark or 0
+        watching = bool(choice) if choice is not None else bool(board_watch)
     return ThreadForViewer(thread, read_mark, watching)
 
 
@@ -426,7 +502,7 @@ def shown_posts(rows: list[Any]) -> list[ShownPost]:
 
 
 def thread_posts(
-    session: Session, viewer: User | None, thread: Thread, page: int, per_page: int
+    session: Session, viewer: User | None, thread: Thread | ShownThread, page: int, per_page: int
 ) -> Page[Any]:
     """Return one page of a thread's posts, in order, removed ones included, as plain rows:
     every value the page shows of a post (its author's and editor's names and badge columns,
@@ -518,7 +594,7 @@ def removed_thread(
     return RemovedThread(thread.board, first_post(session, thread).removal_reason or "")
 
 
-def first_post(session: Session, thread: Thread) -> Post:
+def first_post(session: Session, thread: Thread | ShownThread) -> Post:
     """Return the thread's first post."""
     return session.execute(
         sa.select(Post).where(Post.thread_id == thread.id, Post.number == 1)
