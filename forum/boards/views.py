@@ -183,8 +183,11 @@ def new_thread(slug: str):  # noqa: ANN201
             db.session.rollback()
             abort(403, str(denied))
         else:
+            # The URL is built before the commit, which expires every loaded row: reading
+            # them back afterwards would cost a query (and on SQLite the write lock again).
+            location = url_for("boards.thread", thread_id=thread.id)
             db.session.commit()
-            return redirect(url_for("boards.thread", thread_id=thread.id))
+            return redirect(location)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("boards/new_thread.html", board=board, form=form), status
 
@@ -337,8 +340,9 @@ def reply(thread_id: int):  # noqa: ANN201
             flash(str(denied), "error")
             return redirect(url_for("boards.thread", thread_id=thread.id))
         else:
+            location = post_url(post)  # before the commit expires the post (see new_thread)
             db.session.commit()
-            return redirect(post_url(post))
+            return redirect(location)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("boards/reply.html", thread=thread, form=form, quoted=quoted), status
 
@@ -380,9 +384,10 @@ def edit_post(post_id: int):  # noqa: ANN201
             db.session.rollback()
             add_field_error(form, error.field, error.message)
         else:
+            location = post_url(post)  # before the commit expires the post (see new_thread)
             db.session.commit()
             flash("Your changes are saved.", "success")
-            return redirect(post_url(post))
+            return redirect(location)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("boards/edit_post.html", post=post, form=form), status
 
@@ -411,8 +416,9 @@ def kudos(post_id: int):  # noqa: ANN201
     except PermissionDenied as denied:
         db.session.rollback()
         abort(403, str(denied))
+    location = post_url(post)  # before the commit expires the post (see new_thread)
     db.session.commit()
-    return redirect(post_url(post))
+    return redirect(location)
 
 
 @bp.post("/posts/<int:post_id>/accept")
@@ -430,9 +436,10 @@ def accept(post_id: int):  # noqa: ANN201
         db.session.rollback()
         flash(error.message, "error")
         return redirect(post_url(post))
+    location = post_url(post)  # before the commit expires the post (see new_thread)
     db.session.commit()
     flash("Marked as the solution.", "success")
-    return redirect(post_url(post))
+    return redirect(location)
 
 
 @bp.post("/t/<int:thread_id>/unaccept")
