@@ -109,8 +109,9 @@ def get_board(session: Session, viewer: User | None, slug: str) -> Board:
 
 
 @functools.cache
-def _board_statement(member: bool) -> sa.Select:
-    """The board by slug and, for a member (bound ``viewer_id``), whether they watch it."""
+def _board_statement(member: bool, moderator: bool = False) -> sa.Select:
+    """The board by slug and, for a member (bound ``viewer_id``), whether they watch it and
+    the bell's count."""
     statement = sa.select(Board).where(Board.slug == sa.bindparam("slug"))
     if not member:
         return statement
@@ -119,23 +120,28 @@ def _board_statement(member: bool) -> sa.Select:
     return statement.add_columns(
         sa.exists().where(
             BoardWatch.board_id == Board.id, BoardWatch.user_id == sa.bindparam("viewer_id")
-        )
+        ),
+        _bell(moderator),
     )
 
 
-def board_for_viewer(session: Session, viewer: User | None, slug: str) -> tuple[Board, bool]:
-    """Return the board with this slug and whether the viewer watches it, in one query;
-    raise NotFound if missing or hidden from the viewer."""
+def board_for_viewer(
+    session: Session, viewer: User | None, slug: str
+) -> tuple[Board, bool, int | None]:
+    """Return the board with this slug, whether the viewer watches it and their unread
+    notification count (None for a guest), in one query; raise NotFound if missing or
+    hidden from the viewer."""
+    bell = None
     if viewer is None:
         board, watching = session.scalar(_board_statement(False), {"slug": slug}), False
     else:
-        row = session.execute(
-            _board_statement(True), {"slug": slug, "viewer_id": viewer.id}
-        ).one_or_none()
-        board, watching = (row[0], bool(row[1])) if row is not None else (None, False)
+        statement = _board_statement(True, viewer.is_moderator)
+        row = session.execute(statement, {"slug": slug, "viewer_id": viewer.id}).one_or_none()
+        board, watching, bell = (None, False, None) if row is None else row
+        watching, bell = bool(watching), bell or 0
     if board is None or not can_see_board(viewer, board):
         raise NotFound(slug)
-    return board, watching
+    return board, watching, bell
 
 
 @functools.cache
@@ -276,13 +282,15 @@ class ThreadForViewer:
     thread: ShownThread
     read_mark: int
     watching: bool
+    # The member's unread notification count (None for a guest).
+    unread_notifications: int | None = None
 
 
 @functools.cache
-def _thread_statement(member: bool) -> sa.Select:
+def _thread_statement(member: bool, moderator: bool = False) -> sa.Select:
     """The thread with its board and whether its solution is removed, as one plain row, and
-    for a member (bound ``viewer_id``) their read mark and watch state in the same query.
-    Built once per kind of viewer."""
+    for a member (bound ``viewer_id``) their read mark, watch state and the bell's count in
+    the same query. Built once per kind of viewer."""
     threads = Thread.__table__
     boards = Board.__table__
     solution = Post.__table__.alias("solution")
@@ -331,7 +339,15 @@ def _thread_statement(member: bool) -> sa.Select:
     board_watch = sa.exists().where(
         BoardWatch.board_id == threads.c.board_id, BoardWatch.user_id == viewer_id
     )
-    return statement.add_columns(read_mark, thread_choice, board_watch)
+    return statement.add_columns(read_mark, thread_choice, board_watch, _bell(moderator))
+
+
+def _bell(moderator: bool) -> Any:
+    """The bell's count (forum.notifications.inbox) as a column of a page's own query: it is
+    shown on every member's page, and a query of its own cost a round trip."""
+    from forum.notifications.inbox import unread_count_statement
+
+    return unread_count_statement(moderator).scalar_subquery()
 
 
 def thread_for_viewer(session: Session, viewer: User | None, thread_id: int) -> ThreadForViewer:
@@ -344,7 +360,8 @@ def thread_for_viewer(session: Session, viewer: User | None, thread_id: int) -> 
     params: dict[str, Any] = {"thread_id": thread_id}
     if viewer is not None:
         params["viewer_id"] = viewer.id
-    row = session.execute(_thread_statement(viewer is not None), params).one_or_none()
+    moderator = viewer is not None and viewer.is_moderator
+    row = session.execute(_thread_statement(viewer is not None, moderator), params).one_or_none()
     if row is None:
         raise NotFound(thread_id)
     (
@@ -360,12 +377,11 @@ def thread_for_viewer(session: Session, viewer: User | None, thread_id: int) -> 
     )  # fmt: skip
     if not can_see_thread(viewer, thread):  # type: ignore[arg-type]
         raise NotFound(thread_id)
-    read_mark, watching = 0, False
-    if viewer_columns:
-        mark, choice, board_watch = viewer_columns
-        read_mark = mark or 0
-        watching = bool(choice) if choice is not None else bool(board_watch)
-    return ThreadForViewer(thread, read_mark, watching)
+    if not viewer_columns:
+        return ThreadForViewer(thread, 0, False)
+    mark, choice, board_watch, bell = viewer_columns
+    watching = bool(choice) if choice is not None else bool(board_watch)
+    return ThreadForViewer(thread, mark or 0, watching, bell or 0)
 
 
 def get_post(session: Session, viewer: User | None, post_id: int) -> Post:

@@ -19,7 +19,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
-from forum import fragments, ratelimits, unread
+from forum import fragments, notifications, ratelimits, unread
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
 from forum.database import start_writing, utcnow
@@ -103,9 +103,10 @@ def index():  # noqa: ANN201
 def board(slug: str):  # noqa: ANN201
     viewer = _viewer()
     try:
-        board, watching_board = reading.board_for_viewer(db.session, viewer, slug)
+        board, watching_board, bell = reading.board_for_viewer(db.session, viewer, slug)
     except NotFound:
         abort(404)
+    notifications.remember_unread_count(bell)
     page = reading.board_threads(
         db.session, viewer, board, _page_arg(), current_app.config["THREADS_PER_PAGE"]
     )
@@ -200,6 +201,7 @@ def thread(thread_id: int):  # noqa: ANN201
     except NotFound:
         return _tombstone_or_404(thread_id=thread_id)
     thread = shown.thread
+    notifications.remember_unread_count(shown.unread_notifications)
     page = reading.thread_posts(
         db.session, viewer, thread, _page_arg(), current_app.config["POSTS_PER_PAGE"]
     )
