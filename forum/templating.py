@@ -45,6 +45,42 @@ def url_for_page(page: int) -> str:
     return url_for(request.endpoint or "boards.index", **args)
 
 
+# Relative URLs templates built, by (host, script root, endpoint, values): a page builds
+# dozens, each costing more than the lookup. Bounded: emptied when it grows past this.
+URL_CACHE_SIZE = 20_000
+
+
+def cached_url_for(endpoint: str, **values: Any) -> str:
+    """``url_for`` for templates, remembering the URLs it built.
+
+    A relative URL depends only on the URL map, the request's host and script root, the
+    endpoint and the values; calls with ``_external``, ``_anchor`` and the like, relative
+    endpoints (".name") and apps with URL default functions are passed through.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if endpoint[:1] == "." or any(app.url_default_functions.values()):
+        return url_for(endpoint, **values)
+    try:
+        key = (
+            request.host,
+            request.script_root,
+            endpoint,
+            *sorted((name, type(value), value) for name, value in values.items()),
+        )
+        cache = app.extensions["url_cache"]
+        url = cache.get(key)
+    except TypeError:  # an unhashable value (a list): build it
+        return url_for(endpoint, **values)
+    if url is None:
+        if any(name[:1] == "_" for name in values):
+            return url_for(endpoint, **values)
+        url = url_for(endpoint, **values)
+        if len(cache) >= URL_CACHE_SIZE:
+            cache.clear()
+        cache[key] = url
+    return url
+
+
 def add_nav_link(app: Flask, endpoint: str, label: str, audience: str = "member") -> None:
     """Show a link in the header of every page, to members or only to admins.
 
@@ -73,5 +109,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["ago"] = time_ago
     app.jinja_env.globals["url_for_page"] = url_for_page
     app.jinja_env.globals["external_url"] = external_url
+    app.extensions["url_cache"] = {}
+    app.jinja_env.globals["url_for"] = cached_url_for
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

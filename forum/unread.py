@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -104,6 +105,20 @@ def unread_states(
             )
         ).all()
     )
+    return states_from_marks(viewer, threads, marks, now)
+
+
+def states_from_marks(
+    viewer: User | None,
+    threads: list[Any],
+    marks: dict[int, int | None],
+    now: datetime | None = None,
+) -> dict[int, UnreadState]:
+    """Return the unread states of threads (anything with ``id``, ``last_post_at``,
+    ``author_id`` and ``post_number_seq``) from the viewer's read marks (thread id: the last
+    post read, absent or None when never opened), read by the caller's own query."""
+    if viewer is None:
+        return {}
     since = (now or utcnow()) - NEW_THREAD_WINDOW
     states = {}
     for thread in threads:

@@ -73,16 +73,24 @@ class User(UserMixin, db.Model):
     @property
     def badges(self) -> list[str]:
         """Return the badge labels shown beside the member's name."""
-        badges = []
-        if self.role == Role.ADMIN:
-            badges.append("Admin")
-        if self.is_moderator:
-            badges.append("Moderator")
-        if self.top_rated:
-            badges.append("Top Rated")
-        if self.affiliate_since is not None:
-            badges.append("Affiliate")
-        return badges
+        return badges_of(self.role, self.top_rated, self.affiliate_since)
+
+
+def badges_of(role: str, top_rated: bool, affiliate_since: datetime | None) -> list[str]:
+    """Return the badge labels shown beside a member's name, from the columns they come from.
+
+    Pages that read members as plain rows (a thread page's authors) show the same badges.
+    """
+    badges = []
+    if role == Role.ADMIN:
+        badges.append("Admin")
+    if role in (Role.MODERATOR, Role.ADMIN):
+        badges.append("Moderator")
+    if top_rated:
+        badges.append("Top Rated")
+    if affiliate_since is not None:
+        badges.append("Affiliate")
+    return badges
 
 
 class UserSession(db.Model):

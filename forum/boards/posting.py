@@ -192,7 +192,9 @@ def create_thread(
         sa.update(Board).where(Board.id == board.id).values(thread_count=Board.thread_count + 1)
     )
     fanout.post_created(session, post, thread, board, mentioned)
-    session.refresh(thread)
+    # The counters changed in SQL: the thread's attributes reload when next read (a view that
+    # only redirects never reads them, so nothing is queried).
+    session.expire(thread)
     return thread
 
 
@@ -229,7 +231,9 @@ def reply(
     )
     quoted_author = quoted_post.author if quoted_post is not None else None
     fanout.post_created(session, post, thread, thread.board, mentioned, quoted_author)
-    session.refresh(thread)
+    # The counters changed in SQL: the thread's attributes reload when next read (a view that
+    # only redirects never reads them, so nothing is queried).
+    session.expire(thread)
     return post
 
 

@@ -5,14 +5,16 @@ Each page is a fixed number of queries, whatever the number of threads or posts 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from datetime import datetime
 from math import ceil
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from forum.accounts.models import User
+from forum.accounts.models import User, badges_of
 from forum.accounts.service import username_key
 from forum.boards.models import Board, Kudos, Post, PostRevision, Thread
 from forum.permissions import NotFound, can_see_board, can_see_thread
@@ -57,6 +59,47 @@ def visible_boards(session: Session, viewer: User | None) -> list[Board]:
     return list(session.scalars(query))
 
 
+@functools.cache
+def _board_list_statement(moderator: bool) -> sa.Select:
+    """The board list as plain rows, with each board's latest thread and its last poster.
+
+    Built once per kind of viewer: building it cost more than running it."""
+    boards = Board.__table__
+    threads = Thread.__table__
+    poster = User.__table__.alias("poster")
+    statement = (
+        sa.select(
+            boards.c.id,
+            boards.c.slug,
+            boards.c.name,
+            boards.c.description,
+            boards.c.moderators_only,
+            boards.c.thread_count,
+            boards.c.post_count,
+            boards.c.last_post_at,
+            threads.c.id.label("last_thread_id"),
+            threads.c.title.label("last_thread_title"),
+            poster.c.username.label("last_post_author_name"),
+        )
+        .select_from(
+            boards.outerjoin(threads, threads.c.id == boards.c.last_thread_id).outerjoin(
+                poster, poster.c.id == threads.c.last_post_author_id
+            )
+        )
+        .order_by(boards.c.position, boards.c.name)
+    )
+    if not moderator:
+        statement = statement.where(boards.c.moderators_only.is_(False))
+    return statement
+
+
+def board_list(session: Session, viewer: User | None) -> list[Any]:
+    """Return the boards the viewer may see, in display order, as rows: the board's columns,
+    ``last_thread_id``, ``last_thread_title`` and ``last_post_author_name``."""
+    moderator = viewer is not None and viewer.is_moderator
+    return list(session.execute(_board_list_statement(moderator)))
+
+
 def get_board(session: Session, viewer: User | None, slug: str) -> Board:
     """Return the board with this slug; raise NotFound if missing or hidden from the viewer."""
     board = session.scalar(sa.select(Board).where(Board.slug == slug))
@@ -65,41 +108,119 @@ def get_board(session: Session, viewer: User | None, slug: str) -> Board:
     return board
 
 
-def _visible_threads(viewer: User | None):  # noqa: ANN202 - a where-clause
-    if viewer is not None and viewer.is_moderator:
-        return sa.true()
-    return Thread.removed_at.is_(None)
+@functools.cache
+def _board_statement(member: bool, moderator: bool = False) -> sa.Select:
+    """The board by slug and, for a member (bound ``viewer_id``), whether they watch it and
+    the bell's count."""
+    statement = sa.select(Board).where(Board.slug == sa.bindparam("slug"))
+    if not member:
+        return statement
+    from forum.watching import BoardWatch
+
+    return statement.add_columns(
+        sa.exists().where(
+            BoardWatch.board_id == Board.id, BoardWatch.user_id == sa.bindparam("viewer_id")
+        ),
+        _bell(moderator),
+    )
+
+
+def board_for_viewer(
+    session: Session, viewer: User | None, slug: str
+) -> tuple[Board, bool, int | None]:
+    """Return the board with this slug, whether the viewer watches it and their unread
+    notification count (None for a guest), in one query; raise NotFound if missing or
+    hidden from the viewer."""
+    bell = None
+    if viewer is None:
+        board, watching = session.scalar(_board_statement(False), {"slug": slug}), False
+    else:
+        statement = _board_statement(True, viewer.is_moderator)
+        row = session.execute(statement, {"slug": slug, "viewer_id": viewer.id}).one_or_none()
+        board, watching, bell = (None, False, None) if row is None else row
+        watching, bell = bool(watching), bell or 0
+    if board is None or not can_see_board(viewer, board):
+        raise NotFound(slug)
+    return board, watching, bell
+
+
+@functools.cache
+def _board_threads_statement(moderator: bool, member: bool) -> sa.Select:
+    """One page of a board's threads as plain rows, with their authors' and last posters'
+    names and, for a member (bound ``viewer_id``), their read marks. Built once per kind of
+    viewer; the board, limit and offset are bound."""
+    threads = Thread.__table__
+    author = User.__table__.alias("author")
+    poster = User.__table__.alias("poster")
+    where = threads.c.board_id == sa.bindparam("board_id")
+    if not moderator:
+        where = sa.and_(where, threads.c.removed_at.is_(None))
+    order = (threads.c.pinned.desc(), threads.c.last_post_at.desc(), threads.c.id.desc())
+    ids = (
+        sa.select(threads.c.id)
+        .where(where)
+        .order_by(*order)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+        .scalar_subquery()
+    )
+    columns = [
+        threads.c.id,
+        threads.c.title,
+        threads.c.author_id,
+        threads.c.pinned,
+        threads.c.locked,
+        threads.c.removed_at,
+        threads.c.solution_post_id,
+        threads.c.reply_count,
+        threads.c.view_count,
+        threads.c.last_post_at,
+        threads.c.post_number_seq,
+        author.c.username.label("author_name"),
+        poster.c.username.label("last_post_author_name"),
+    ]
+    joined = threads.join(author, author.c.id == threads.c.author_id).outerjoin(
+        poster, poster.c.id == threads.c.last_post_author_id
+    )
+    if member:
+        from forum.unread import ThreadRead
+
+        reads = ThreadRead.__table__
+        columns.append(reads.c.last_read_number)
+        joined = joined.outerjoin(
+            reads,
+            sa.and_(
+                reads.c.thread_id == threads.c.id, reads.c.user_id == sa.bindparam("viewer_id")
+            ),
+        )
+    return sa.select(*columns).select_from(joined).where(threads.c.id.in_(ids)).order_by(*order)
 
 
 def board_threads(
     session: Session, viewer: User | None, board: Board, page: int, per_page: int
-) -> Page[Thread]:
+) -> Page[Any]:
     """Return one page of the board's threads: pinned first, then latest activity.
 
-    Members' pages are counted by the board's own counter and skipped to through the index of
-    visible threads (ids only), so a deep page costs about what the first one does.
+    Rows: the thread's columns, ``author_name``, ``last_post_author_name`` and for a member
+    ``last_read_number`` (None: never opened). Members' pages are counted by the board's own
+    counter and skipped to through the index of visible threads (ids only), so a deep page
+    costs about what the first one does.
     """
-    where = sa.and_(Thread.board_id == board.id, _visible_threads(viewer))
-    if viewer is not None and viewer.is_moderator:
-        total = session.scalar(sa.select(sa.func.count()).select_from(Thread).where(where)) or 0
+    moderator = viewer is not None and viewer.is_moderator
+    if moderator:
+        total = (
+            session.scalar(
+                sa.select(sa.func.count()).select_from(Thread).where(Thread.board_id == board.id)
+            )
+            or 0
+        )
     else:
         total = board.thread_count
-    order = (Thread.pinned.desc(), Thread.last_post_at.desc(), Thread.id.desc())
-    ids = (
-        sa.select(Thread.id)
-        .where(where)
-        .order_by(*order)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .scalar_subquery()
-    )
-    threads = session.scalars(
-        sa.select(Thread)
-        .where(Thread.id.in_(ids))
-        .options(joinedload(Thread.author), joinedload(Thread.last_post_author))
-        .order_by(*order)
-    ).all()
-    return Page(list(threads), page, per_page, total)
+    params = {"board_id": board.id, "limit": per_page, "offset": (page - 1) * per_page}
+    if viewer is not None:
+        params["viewer_id"] = viewer.id
+    rows = session.execute(_board_threads_statement(moderator, viewer is not None), params).all()
+    return Page(list(rows), page, per_page, total)
 
 
 def get_thread(session: Session, viewer: User | None, thread_id: int) -> Thread:
@@ -114,6 +235,155 @@ def get_thread(session: Session, viewer: User | None, thread_id: int) -> Thread:
     return thread
 
 
+@dataclass(frozen=True, slots=True)
+class ShownBoard:
+    """The board of a thread page (its breadcrumb), read as a plain row."""
+
+    id: int
+    slug: str
+    name: str
+    moderators_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SolutionMark:
+    """What a thread page needs of the accepted solution besides its id."""
+
+    is_removed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShownThread:
+    """A thread as its page shows it, read as a plain row (no ORM entity)."""
+
+    id: int
+    title: str
+    author_id: int
+    board_id: int
+    pinned: bool
+    locked: bool
+    removed_at: datetime | None
+    solution_post_id: int | None
+    reply_count: int
+    view_count: int
+    post_number_seq: int
+    board: ShownBoard
+    solution_post: SolutionMark | None
+
+    @property
+    def solved(self) -> bool:
+        return self.solution_post_id is not None
+
+
+@dataclass(frozen=True)
+class ThreadForViewer:
+    """A thread with what its page shows of the viewer: how far they read, whether they watch."""
+
+    thread: ShownThread
+    read_mark: int
+    watching: bool
+    # The member's unread notification count (None for a guest).
+    unread_notifications: int | None = None
+
+
+@functools.cache
+def _thread_statement(member: bool, moderator: bool = False) -> sa.Select:
+    """The thread with its board and whether its solution is removed, as one plain row, and
+    for a member (bound ``viewer_id``) their read mark, watch state and the bell's count in
+    the same query. Built once per kind of viewer."""
+    threads = Thread.__table__
+    boards = Board.__table__
+    solution = Post.__table__.alias("solution")
+    statement = (
+        sa.select(
+            threads.c.id,
+            threads.c.title,
+            threads.c.author_id,
+            threads.c.board_id,
+            threads.c.pinned,
+            threads.c.locked,
+            threads.c.removed_at,
+            threads.c.solution_post_id,
+            threads.c.reply_count,
+            threads.c.view_count,
+            threads.c.post_number_seq,
+            boards.c.slug,
+            boards.c.name,
+            boards.c.moderators_only,
+            solution.c.id,
+            solution.c.removed_at,
+        )
+        .select_from(
+            threads.join(boards, boards.c.id == threads.c.board_id).outerjoin(
+                solution, solution.c.id == threads.c.solution_post_id
+            )
+        )
+        .where(threads.c.id == sa.bindparam("thread_id"))
+    )
+    if not member:
+        return statement
+    from forum.unread import ThreadRead
+    from forum.watching import BoardWatch, ThreadWatch
+
+    viewer_id = sa.bindparam("viewer_id")
+    read_mark = (
+        sa.select(ThreadRead.last_read_number)
+        .where(ThreadRead.user_id == viewer_id, ThreadRead.thread_id == threads.c.id)
+        .scalar_subquery()
+    )
+    thread_choice = (
+        sa.select(ThreadWatch.watching)
+        .where(ThreadWatch.thread_id == threads.c.id, ThreadWatch.user_id == viewer_id)
+        .scalar_subquery()
+    )
+    board_watch = sa.exists().where(
+        BoardWatch.board_id == threads.c.board_id, BoardWatch.user_id == viewer_id
+    )
+    return statement.add_columns(read_mark, thread_choice, board_watch, _bell(moderator))
+
+
+def _bell(moderator: bool) -> Any:
+    """The bell's count (forum.notifications.inbox) as a column of a page's own query: it is
+    shown on every member's page, and a query of its own cost a round trip."""
+    from forum.notifications.inbox import unread_count_statement
+
+    return unread_count_statement(moderator).scalar_subquery()
+
+
+def thread_for_viewer(session: Session, viewer: User | None, thread_id: int) -> ThreadForViewer:
+    """Return the thread (with its board) and the viewer's read mark and watch state, in one
+    query; raise NotFound if missing or hidden.
+
+    Watching: an explicit choice on the thread wins, else watching its board (as
+    forum.watching.is_watching_thread decides).
+    """
+    params: dict[str, Any] = {"thread_id": thread_id}
+    if viewer is not None:
+        params["viewer_id"] = viewer.id
+    moderator = viewer is not None and viewer.is_moderator
+    row = session.execute(_thread_statement(viewer is not None, moderator), params).one_or_none()
+    if row is None:
+        raise NotFound(thread_id)
+    (
+        id_, title, author_id, board_id, pinned, locked, removed_at, solution_post_id,
+        reply_count, view_count, post_number_seq, slug, name, moderators_only, solution_id,
+        solution_removed_at, *viewer_columns,
+    ) = row  # fmt: skip
+    thread = ShownThread(
+        id_, title, author_id, board_id, pinned, locked, removed_at, solution_post_id,
+        reply_count, view_count, post_number_seq,
+        ShownBoard(board_id, slug, name, moderators_only),
+        SolutionMark(solution_removed_at is not None) if solution_id is not None else None,
+    )  # fmt: skip
+    if not can_see_thread(viewer, thread):  # type: ignore[arg-type]
+        raise NotFound(thread_id)
+    if not viewer_columns:
+        return ThreadForViewer(thread, 0, False)
+    mark, choice, board_watch, bell = viewer_columns
+    watching = bool(choice) if choice is not None else bool(board_watch)
+    return ThreadForViewer(thread, mark or 0, watching, bell or 0)
+
+
 def get_post(session: Session, viewer: User | None, post_id: int) -> Post:
     """Return a post whose thread the viewer may see; raise NotFound otherwise."""
     post = session.scalar(
@@ -126,33 +396,148 @@ def get_post(session: Session, viewer: User | None, post_id: int) -> Post:
     return post
 
 
-def thread_posts(session: Session, thread: Thread, page: int, per_page: int) -> Page[Post]:
-    """Return one page of a thread's posts, in order, removed ones included.
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member as a thread page shows them: a name (linked) and badges."""
+
+    username: str
+    badges: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ShownPost:
+    """One post as a thread page shows it, made from a row of ``thread_posts``."""
+
+    id: int
+    thread_id: int
+    number: int
+    body_html: str
+    created_at: datetime
+    edited_at: datetime | None
+    edited_by_moderator: bool
+    kudos_count: int
+    removed_at: datetime | None
+    removal_reason: str | None
+    author_id: int
+    author: Member
+    edited_by: Member | None
+    kudos_given: bool
+
+    @property
+    def is_first(self) -> bool:
+        return self.number == 1
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+
+@functools.cache
+def _thread_posts_statement() -> sa.Select:
+    """One page of a thread's posts with their authors, editors and the viewer's kudos.
+
+    Built once (building a statement costs more than running it); all values are bound.
+    """
+    posts = Post.__table__
+    users = User.__table__
+    author = users.alias("author")
+    editor = users.alias("editor")
+    kudos = Kudos.__table__
+    return (
+        sa.select(
+            posts.c.id,
+            posts.c.thread_id,
+            posts.c.number,
+            posts.c.body_html,
+            posts.c.created_at,
+            posts.c.edited_at,
+            posts.c.edited_by_moderator,
+            posts.c.kudos_count,
+            posts.c.removed_at,
+            posts.c.removal_reason,
+            posts.c.author_id,
+            author.c.username,
+            author.c.role,
+            author.c.top_rated,
+            author.c.affiliate_since,
+            editor.c.username,
+            editor.c.role,
+            editor.c.top_rated,
+            editor.c.affiliate_since,
+            kudos.c.id.label("kudos_id"),
+        )
+        .select_from(
+            posts.join(author, author.c.id == posts.c.author_id)
+            .outerjoin(editor, editor.c.id == posts.c.edited_by_id)
+            .outerjoin(
+                kudos,
+                sa.and_(
+                    kudos.c.post_id == posts.c.id, kudos.c.giver_id == sa.bindparam("viewer_id")
+                ),
+            )
+        )
+        .where(
+            posts.c.thread_id == sa.bindparam("thread_id"),
+            posts.c.number.between(sa.bindparam("first"), sa.bindparam("last")),
+        )
+        .order_by(posts.c.number)
+    )
+
+
+def shown_posts(rows: list[Any]) -> list[ShownPost]:
+    """Return the rows of ``thread_posts`` as the posts a thread page's template reads."""
+    posts = []
+    for row in rows:
+        (
+            id_, thread_id, number, body_html, created_at, edited_at, edited_by_moderator,
+            kudos_count, removed_at, removal_reason, author_id, name, role, top_rated,
+            affiliate, editor_name, editor_role, editor_top_rated, editor_affiliate, kudos_id,
+        ) = row  # fmt: skip
+        editor = None
+        if editor_name is not None:
+            editor = Member(editor_name, badges_of(editor_role, editor_top_rated, editor_affiliate))
+        posts.append(
+            ShownPost(
+                id_,
+                thread_id,
+                number,
+                body_html,
+                created_at,
+                edited_at,
+                edited_by_moderator,
+                kudos_count,
+                removed_at,
+                removal_reason,
+                author_id,
+                Member(name, badges_of(role, top_rated, affiliate)),
+                editor,
+                kudos_id is not None,
+            )  # fmt: skip
+        )
+    return posts
+
+
+def thread_posts(
+    session: Session, viewer: User | None, thread: Thread | ShownThread, page: int, per_page: int
+) -> Page[Any]:
+    """Return one page of a thread's posts, in order, removed ones included, as plain rows:
+    every value the page shows of a post (its author's and editor's names and badge columns,
+    whether the viewer gave it kudos: ``kudos_id``). ``shown_posts`` makes them objects.
 
     Posts are numbered without gaps, so a page is a range of numbers: any page costs the
     same index lookup, however deep.
     """
     first = (page - 1) * per_page + 1
-    posts = session.scalars(
-        sa.select(Post)
-        .where(Post.thread_id == thread.id, Post.number.between(first, first + per_page - 1))
-        .options(joinedload(Post.author), joinedload(Post.edited_by))
-        .order_by(Post.number)
+    rows = session.execute(
+        _thread_posts_statement(),
+        {
+            "thread_id": thread.id,
+            "first": first,
+            "last": first + per_page - 1,
+            "viewer_id": viewer.id if viewer is not None else None,
+        },
     ).all()
-    return Page(list(posts), page, per_page, thread.post_number_seq)
-
-
-def kudos_given(session: Session, viewer: User | None, posts: list[Post]) -> set[int]:
-    """Return the ids of the posts among ``posts`` to which the viewer has given kudos."""
-    if viewer is None or not posts:
-        return set()
-    return set(
-        session.scalars(
-            sa.select(Kudos.post_id).where(
-                Kudos.giver_id == viewer.id, Kudos.post_id.in_([p.id for p in posts])
-            )
-        )
-    )
+    return Page(rows, page, per_page, thread.post_number_seq)
 
 
 def post_revisions(session: Session, post: Post) -> list[PostRevision]:
@@ -225,7 +610,7 @@ def removed_thread(
     return RemovedThread(thread.board, first_post(session, thread).removal_reason or "")
 
 
-def first_post(session: Session, thread: Thread) -> Post:
+def first_post(session: Session, thread: Thread | ShownThread) -> Post:
     """Return the thread's first post."""
     return session.execute(
         sa.select(Post).where(Post.thread_id == thread.id, Post.number == 1)

@@ -7,6 +7,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    get_template_attribute,
     redirect,
     render_template,
     request,
@@ -18,13 +19,14 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
-from forum import fragments, ratelimits, unread, watching
+from forum import fragments, notifications, ratelimits, unread
 from forum.boards import posting, reading, viewcounts
-from forum.boards.forms import EditForm, ReplyForm, ThreadForm
-from forum.database import start_writing
+from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
+from forum.database import start_writing, utcnow
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
 from forum.permissions import NotFound, PermissionDenied, ensure_can_edit, ensure_can_post
+from forum.templating import time_ago
 
 bp = Blueprint("boards", __name__)
 
@@ -80,29 +82,71 @@ def post_url(post) -> str:  # noqa: ANN001
 
 @bp.get("/")
 def index():  # noqa: ANN201
-    boards = reading.visible_boards(db.session, _viewer())
-    return render_template("boards/index.html", boards=boards)
+    viewer = _viewer()
+    boards = reading.board_list(db.session, viewer)
+    now = utcnow()
+    ago = {board.id: time_ago(board.last_post_at, now) for board in boards}
+    # The key is every value the fragment shows: the rows and their relative times.
+    key = fragments.key_of(
+        "board-list", request.host, request.script_root, [tuple(b) for b in boards], ago
+    )
+    boards_html = fragments.cached(
+        key, lambda: render_template("boards/_boards.html", boards=boards, ago=ago)
+    )
+    return render_template(
+        "boards/index.html",
+        boards_html=Markup(boards_html),  # noqa: S704 - rendered by our own template
+    )
 
 
 @bp.get("/b/<slug>")
 def board(slug: str):  # noqa: ANN201
+    viewer = _viewer()
     try:
-        board = reading.get_board(db.session, _viewer(), slug)
+        board, watching_board, bell = reading.board_for_viewer(db.session, viewer, slug)
     except NotFound:
         abort(404)
+    notifications.remember_unread_count(bell)
     page = reading.board_threads(
-        db.session, _viewer(), board, _page_arg(), current_app.config["THREADS_PER_PAGE"]
+        db.session, viewer, board, _page_arg(), current_app.config["THREADS_PER_PAGE"]
     )
     if page.number > page.pages:
         abort(404)
-    viewer = _viewer()
+    now = utcnow()
+    marks = {t.id: t.last_read_number for t in page.items} if viewer is not None else {}
+    unread_states = unread.states_from_marks(viewer, page.items, marks, now)
+    ago = {thread.id: time_ago(thread.last_post_at, now) for thread in page.items}
+    # The key is every value the fragment shows: the board's name, the rows (a member's
+    # read marks among them), their unread states and relative times.
+    key = fragments.key_of(
+        "board-threads",
+        request.host,
+        request.script_root,
+        board.id,
+        board.name,
+        page.number,
+        page.per_page,
+        [tuple(row) for row in page.items],
+        sorted(unread_states.items()),
+        ago,
+    )
+    threads_html = fragments.cached(
+        key,
+        lambda: render_template(
+            "boards/_threads.html",
+            board=board,
+            page=page,
+            unread_states=unread_states,
+            ago=ago,
+            first_unread_url=first_unread_url,
+        ),
+    )
     return render_template(
         "boards/board.html",
         board=board,
         page=page,
-        unread_states=unread.unread_states(db.session, viewer, page.items),
-        watching_board=watching.is_watching_board(db.session, viewer, board),
-        first_unread_url=first_unread_url,
+        threads_html=Markup(threads_html),  # noqa: S704 - rendered by our own template
+        watching_board=watching_board,
     )
 
 
@@ -140,53 +184,61 @@ def new_thread(slug: str):  # noqa: ANN201
             db.session.rollback()
             abort(403, str(denied))
         else:
+            # The URL is built before the commit, which expires every loaded row: reading
+            # them back afterwards would cost a query (and on SQLite the write lock again).
+            location = url_for("boards.thread", thread_id=thread.id)
             db.session.commit()
-            return redirect(url_for("boards.thread", thread_id=thread.id))
+            return redirect(location)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("boards/new_thread.html", board=board, form=form), status
 
 
 @bp.get("/t/<int:thread_id>")
 def thread(thread_id: int):  # noqa: ANN201
+    viewer = _viewer()
     try:
-        thread = reading.get_thread(db.session, _viewer(), thread_id)
+        shown = reading.thread_for_viewer(db.session, viewer, thread_id)
     except NotFound:
         return _tombstone_or_404(thread_id=thread_id)
+    thread = shown.thread
+    notifications.remember_unread_count(shown.unread_notifications)
     page = reading.thread_posts(
-        db.session, thread, _page_arg(), current_app.config["POSTS_PER_PAGE"]
+        db.session, viewer, thread, _page_arg(), current_app.config["POSTS_PER_PAGE"]
     )
     if page.number > page.pages:
         abort(404)
-    viewer = _viewer()
-    reply_form = ReplyForm() if viewer else None
     is_moderator = viewer is not None and viewer.is_moderator
-    read_mark = unread.read_mark(db.session, viewer.id, thread.id) if viewer is not None else 0
-    kudos_given = reading.kudos_given(db.session, viewer, page.items)
-    posts_html = fragments.cached(
-        posts_key(thread, page, viewer, kudos_given),
-        lambda: render_template(
-            "boards/_posts.html", thread=thread, page=page, kudos_given=kudos_given
-        ),
-    )
+
+    def render_posts() -> str:
+        posts = reading.shown_posts(page.items)
+        return render_template(
+            "boards/_posts.html",
+            thread=thread,
+            page=page,
+            posts=posts,
+            kudos_given={post.id for post in posts if post.kudos_given},
+        )
+
+    posts_html = fragments.cached(posts_key(thread, page, viewer), render_posts)
     html = render_template(
         "boards/thread.html",
         thread=thread,
         first_post=reading.first_post(db.session, thread) if is_moderator else None,
         page=page,
         posts_html=Markup(posts_html),  # noqa: S704 - rendered by our own template
-        watching_thread=watching.is_watching_thread(db.session, viewer, thread),
-        reply_form=reply_form,
-        action_form=ActionForm(),
+        watching_thread=shown.watching,
+        reply_body_field=_reply_body_field() if viewer else None,
+        submission_key=new_submission_key() if viewer else None,
         post_url=post_url,
         pending_views=viewcounts.tally().pending(thread.id) + 1,
     )
     views = viewcounts.tally()
     views.count(thread.id)
     last_shown = page.items[-1].number if page.items else 0
-    if viewer is not None and last_shown > read_mark:
+    if viewer is not None and last_shown > shown.read_mark:
         # Written after rendering: committing first would expire every loaded row and make
-        # the template reload each post one by one. The read transaction ends before the
-        # write so that, on SQLite, the write waits for other writers instead of failing.
+        # the template reload them. The read transaction ends before the write so that, on
+        # SQLite, the write waits for other writers instead of failing.
         thread_id, viewer_id = thread.id, viewer.id
         start_writing(db.session)
         unread.mark_read(db.session, viewer_id, thread_id, last_shown)
@@ -203,28 +255,26 @@ def thread(thread_id: int):  # noqa: ANN201
     return html
 
 
-def posts_key(thread, page, viewer, kudos_given: set[int]) -> str:  # noqa: ANN001
+def _reply_body_field() -> Markup:
+    """Return the thread page's reply box body field: an empty ReplyForm's, rendered once per
+    process (it is the same on every page; building and rendering the form each time cost
+    more than the rest of the page). The CSRF and submission key fields are per page."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    html = app.extensions.get("reply_body_field")
+    if html is None:
+        html = get_template_attribute("_macros.html", "field")(ReplyForm().body, rows=6)
+        app.extensions["reply_body_field"] = html
+    return html
+
+
+def posts_key(thread, page, viewer) -> str:  # noqa: ANN001
     """Return the cache key of a thread page's posts: every value boards/_posts.html reads,
     so that any change (a reply, an edit, a removal, kudos, a badge, the viewer's role or
-    suspension, another session) is another key."""
-    posts = tuple(
-        (
-            p.id,
-            p.number,
-            p.body_html,
-            p.created_at,
-            p.removed_at,
-            p.removal_reason,
-            p.edited_at,
-            p.edited_by.username if p.edited_by else None,
-            p.edited_by_moderator,
-            p.kudos_count,
-            p.author_id,
-            p.author.username,
-            tuple(p.author.badges),
-        )
-        for p in page.items
-    )
+    suspension, another session) is another key.
+
+    Each post's row (``reading.thread_posts``) holds every column the template shows (body,
+    edit, removal, kudos count, the author's and editor's names and the columns of their
+    badges, whether the viewer gave kudos)."""
     viewer_part = None
     if viewer is not None:
         viewer_part = (
@@ -235,7 +285,6 @@ def posts_key(thread, page, viewer, kudos_given: set[int]) -> str:  # noqa: ANN0
             # The fragment's forms carry tokens signed from this session's CSRF secret: make
             # sure the secret exists before keying on it (a new session has none yet).
             generate_csrf() and session.get("csrf_token"),
-            tuple(sorted(kudos_given)),
         )
     return fragments.key_of(
         "thread-posts",
@@ -247,7 +296,7 @@ def posts_key(thread, page, viewer, kudos_given: set[int]) -> str:  # noqa: ANN0
         thread.locked,
         page.number,
         page.per_page,
-        posts,
+        [tuple(row) for row in page.items],
         viewer_part,
     )
 
@@ -293,8 +342,9 @@ def reply(thread_id: int):  # noqa: ANN201
             flash(str(denied), "error")
             return redirect(url_for("boards.thread", thread_id=thread.id))
         else:
+            location = post_url(post)  # before the commit expires the post (see new_thread)
             db.session.commit()
-            return redirect(post_url(post))
+            return redirect(location)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("boards/reply.html", thread=thread, form=form, quoted=quoted), status
 
@@ -336,9 +386,10 @@ def edit_post(post_id: int):  # noqa: ANN201
             db.session.rollback()
             add_field_error(form, error.field, error.message)
         else:
+            location = post_url(post)  # before the commit expires the post (see new_thread)
             db.session.commit()
             flash("Your changes are saved.", "success")
-            return redirect(post_url(post))
+            return redirect(location)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("boards/edit_post.html", post=post, form=form), status
 
@@ -367,8 +418,9 @@ def kudos(post_id: int):  # noqa: ANN201
     except PermissionDenied as denied:
         db.session.rollback()
         abort(403, str(denied))
+    location = post_url(post)  # before the commit expires the post (see new_thread)
     db.session.commit()
-    return redirect(post_url(post))
+    return redirect(location)
 
 
 @bp.post("/posts/<int:post_id>/accept")
@@ -386,9 +438,10 @@ def accept(post_id: int):  # noqa: ANN201
         db.session.rollback()
         flash(error.message, "error")
         return redirect(post_url(post))
+    location = post_url(post)  # before the commit expires the post (see new_thread)
     db.session.commit()
     flash("Marked as the solution.", "success")
-    return redirect(post_url(post))
+    return redirect(location)
 
 
 @bp.post("/t/<int:thread_id>/unaccept")

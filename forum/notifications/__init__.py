@@ -51,6 +51,13 @@ def unread_count() -> int:
     return g.unread_notifications
 
 
+def remember_unread_count(count: int | None) -> None:
+    """Keep the bell's count a page read with its own query (None: not read), so that the
+    header does not count again."""
+    if count is not None:
+        g.unread_notifications = count
+
+
 def init_app(app: Flask) -> None:
     from forum.notifications import views
     from forum.signals import post_removed

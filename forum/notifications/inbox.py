@@ -45,9 +45,10 @@ def _visible(statement: sa.Select, viewer: User) -> sa.Select:
 
 
 @functools.cache
-def _unread_count_statement(moderator: bool) -> sa.Select:
+def unread_count_statement(moderator: bool) -> sa.Select:
     """The bell's query, built once per kind of viewer (it runs on every member's page, and
-    building it cost more than running it); the member's id is a bound parameter."""
+    building it cost more than running it); the member's id is a bound parameter,
+    ``viewer_id``. Pages may run it as a column of their own query (forum.boards.reading)."""
     board_ok = (
         sa.true() if moderator else sa.or_(Board.id.is_(None), Board.moderators_only.is_(False))
     )
@@ -71,7 +72,7 @@ def _unread_count_statement(moderator: bool) -> sa.Select:
 
 def unread_count(session: Session, viewer: User) -> int:
     """Return how many unread notifications the member can see (at most MAX_COUNTED + 1)."""
-    statement = _unread_count_statement(viewer.is_moderator)
+    statement = unread_count_statement(viewer.is_moderator)
     return session.scalar(statement, {"viewer_id": viewer.id}) or 0
 
 

@@ -14,7 +14,8 @@ from forum.boards import posting
 from forum.boards.models import Post
 from forum.database import utcnow
 from forum.extensions import db
-from forum.moderation import removals, sanctions
+from forum.moderation import removals, sanctions, threads
+from forum.moderation.models import Action
 from tests.conftest import Browser, make_user
 
 
@@ -157,3 +158,72 @@ def test_two_processes_share_fragments_in_redis(app, database_url) -> None:  # n
 
 def test_without_redis_url_fragments_stay_in_memory(app) -> None:
     assert isinstance(app.extensions["fragments"], fragments.MemoryStore)
+
+
+# --- board pages and the board list -------------------------------------------------------
+
+
+def _get(client, path: str) -> str:  # noqa: ANN001
+    response = client.get(path)
+    assert response.status_code == 200, path
+    return response.get_data(as_text=True)
+
+
+def test_board_page_and_board_list_show_every_change_on_the_next_request(
+    client, thread, board, moderator
+) -> None:
+    path = f"/b/{board.slug}"
+    assert "Cached thread" in _get(client, path) and "Cached thread" in _get(client, path)
+    assert "Cached thread" in _get(client, "/") and "Cached thread" in _get(client, "/")
+
+    posting.create_thread(db.session, make_user(), board, "A newer thread", "body")
+    db.session.commit()
+    assert "A newer thread" in _get(client, path)
+    assert "A newer thread" in _get(client, "/")
+
+    posting.reply(db.session, make_user("lastposter"), thread, "a later reply")
+    db.session.commit()
+    html = _get(client, path)
+    assert "by lastposter" in html
+    assert "by lastposter" in _get(client, "/")
+
+    first = db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id, Post.number == 1))
+    posting.edit_post(db.session, first.author, first, "first post", title="Renamed thread")
+    db.session.commit()
+    assert "Renamed thread" in _get(client, path)
+    assert "Renamed thread" in _get(client, "/")
+
+    threads.set_flag(db.session, moderator, thread.id, Action.LOCK_THREAD)
+    db.session.commit()
+    assert "tag-locked" in _get(client, path)
+
+    removals.remove_post(db.session, moderator, first.id, "spam")
+    db.session.commit()
+    assert "Renamed thread" not in _get(client, path)
+    assert "Renamed thread" not in _get(client, "/")
+
+
+def test_a_moderators_board_page_never_reaches_a_member(app, thread, board, moderator) -> None:
+    first = db.session.scalar(sa.select(Post).where(Post.thread_id == thread.id, Post.number == 1))
+    removals.remove_post(db.session, moderator, first.id, "spam")
+    db.session.commit()
+    path = f"/b/{board.slug}"
+    mod_page = _get(Browser(app.test_client()).sign_in(moderator).client, path)
+    assert "Cached thread" in mod_page and "tag-removed" in mod_page
+    for client in (app.test_client(), Browser(app.test_client()).sign_in(make_user()).client):
+        html = _get(client, path)
+        assert "Cached thread" not in html and "tag-removed" not in html
+
+
+def test_a_members_unread_marks_are_their_own(app, thread, board) -> None:
+    reader, other = make_user(), make_user()
+    reader_client = Browser(app.test_client()).sign_in(reader).client
+    other_client = Browser(app.test_client()).sign_in(other).client
+    path = f"/b/{board.slug}"
+    assert "tag-new" in _get(reader_client, path) and "tag-new" in _get(other_client, path)
+    _get(reader_client, f"/t/{thread.id}")  # reads the thread
+    assert "tag-new" not in _get(reader_client, path)
+    assert "tag-new" in _get(other_client, path)
+    posting.reply(db.session, make_user(), thread, "one more")
+    db.session.commit()
+    assert "1 new" in _get(reader_client, path)

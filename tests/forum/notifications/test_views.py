@@ -53,6 +53,19 @@ def test_hidden_content_does_not_count(app, signed_in, member, other_member, ask
     html = signed_in.get("/notifications").get_data(as_text=True)
     assert _bell(html) == "Notifications"
     assert "Spam" not in html
+    # Thread and board pages count the bell in their own query: the same rules.
+    for path in ("/b/general", f"/t/{asked.id}"):
+        assert _bell(signed_in.get(path).get_data(as_text=True)) == "Notifications", path
+
+
+def test_a_moderators_bell_counts_what_moderators_see(app, moderator, other_member) -> None:
+    lounge = make_board("lounge", moderators_only=True)
+    thread = posting.create_thread(db.session, moderator, lounge, "Staff", "Body")
+    posting.reply(db.session, other_member, thread, "A staff reply")
+    db.session.commit()
+    staff = Browser(app.test_client()).sign_in(moderator)
+    for path in ("/", "/b/lounge", f"/t/{thread.id}"):
+        assert _bell(staff.get(path).get_data(as_text=True)) == "Notifications (1)", path
 
 
 def test_the_notifications_page_lists_and_follows(

@@ -1,0 +1,115 @@
+"""Time the forum pages in-process (Flask test client) against the seeded bench database.
+
+Quieter than wrk on a shared machine: it reports CPU and wall milliseconds per request, and
+with --profile writes a cProfile of one case. Run after `python -m bench.run` has seeded:
+
+    .venv/bin/python -m bench.profile_pages                    # every page case, 200 requests
+    .venv/bin/python -m bench.profile_pages -n 500 --only member --profile thread.prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import re
+import time
+import uuid
+
+from bench.run import OUT, _fresh_database
+from bench.seed import BENCH_PASSWORD, Seeded
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=200, help="requests per case")
+    parser.add_argument("--only", help="cases whose name contains this")
+    parser.add_argument("--profile", help="write a cProfile of the (first) case here")
+    parser.add_argument("--print", type=int, default=0, help="print the top N functions")
+    args = parser.parse_args()
+    kind = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
+    seeded = Seeded(**json.loads((OUT / f"seeded-{kind}.json").read_text()))
+    os.environ.update(
+        {
+            "DATABASE_URL": _fresh_database(kind, reuse=True),
+            "SECRET_KEY": "bench-secret",
+            "RATELIMIT_ENABLED": "false",
+        }
+    )
+    from forum import create_app
+
+    app = create_app()
+    guest = app.test_client()
+    member = app.test_client()
+    html = member.get("/sign-in").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)
+    response = member.post(
+        "/sign-in",
+        data={"csrf_token": token, "login": seeded.member_username, "password": BENCH_PASSWORD},
+    )
+    assert response.status_code == 302, response.status_code
+    html = member.get("/t/2").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)
+
+    thread = f"/t/{seeded.long_thread_id}"
+
+    def reply():  # noqa: ANN202
+        return member.post(
+            "/t/2/reply",
+            data={
+                "csrf_token": token,
+                "body": "Benchmark reply with **Markdown**.",
+                "submission_key": uuid.uuid4().hex,
+            },
+        )
+
+    cases = {
+        "board list (home)": lambda: guest.get("/"),
+        "board page 1": lambda: guest.get(f"/b/{seeded.board_slug}"),
+        "board page deep": lambda: guest.get(f"/b/{seeded.board_slug}?page={seeded.board_pages}"),
+        "board member page 1": lambda: member.get(f"/b/{seeded.board_slug}"),
+        "thread guest, page 1": lambda: guest.get(thread),
+        "thread guest, page 100": lambda: guest.get(f"{thread}?page=100"),
+        "thread member, page 1": lambda: member.get(thread),
+        "thread member, page 100": lambda: member.get(f"{thread}?page=100"),
+        "post a reply (signed in)": reply,
+    }
+    profiled = False
+    for name, call in cases.items():
+        if args.only and args.only not in name:
+            continue
+        expected = 302 if "reply" in name else 200
+        for _ in range(10):  # warm caches and connections
+            status = call().status_code
+            assert status == expected, (name, status)
+        profiler = cProfile.Profile() if args.profile and not profiled else None
+        # Five batches; the quickest batch is reported: on a shared machine, other work only
+        # ever adds time (cache misses, preemption), so the minimum is the steadiest figure.
+        batch = max(1, args.n // 5)
+        cpus, walls = [], []
+        if profiler:
+            profiler.enable()
+        for _ in range(5):
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(batch):
+                call()
+            walls.append((time.perf_counter() - wall) / batch * 1000)
+            cpus.append((time.process_time() - cpu) / batch * 1000)
+        if profiler:
+            profiler.disable()
+        print(
+            f"{name:28} cpu {min(cpus):6.2f} ms (median {sorted(cpus)[2]:6.2f})"
+            f"  wall {min(walls):6.2f} ms (median {sorted(walls)[2]:6.2f})"
+        )
+        if profiler:
+            profiled = True
+            profiler.dump_stats(args.profile)
+            if args.print:
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.print)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
