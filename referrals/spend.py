@@ -473,7 +473,7 @@ def record_batch(
     by_payer, by_payee = _concerned_referrals(
         session, {n[3] for n in new if n[3] is not None}, {n[4] for n in new if n[4] is not None}
     )
-    live = rewards.live_rewards(session, [*by_payer.values(), *by_payee.values()])
+    batch = rewards.Batch(rewards.live_rewards(session, [*by_payer.values(), *by_payee.values()]))
     attributed_ids = []
     outcomes: dict[int, Outcome] = {}
     for position, event, _digest, payer, payee in new:
@@ -484,19 +484,18 @@ def record_batch(
             if event.occurred_at < referral.clicked_at:
                 continue  # spend from before the referral link was followed is not its doing
             _count(referral, event)
-            rewards.settle(session, referral, now, row_id, live)
+            rewards.settle(session, referral, now, row_id, batch)
             attributed = True
         if attributed:
             attributed_ids.append(row_id)
         outcomes[position] = Outcome(event.event_id, EventKind(event.kind).value, attributed, now)
     if attributed_ids:
-        session.execute(
-            sa.update(SpendEvent)
-            .where(SpendEvent.id.in_(attributed_ids))
+        session.connection().execute(
+            sa.update(SpendEvent.__table__)
+            .where(SpendEvent.__table__.c.id.in_(attributed_ids))
             .values(attributed=True)
-            .execution_options(synchronize_session=False)
         )
-    session.flush()
+    batch.finish(session)
     result = []
     for position in range(len(events)):
         if position in outcomes:
