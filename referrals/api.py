@@ -27,6 +27,8 @@ from referrals.schemas import (
     SpendEventBatchResultSchema,
     SpendEventResultSchema,
     SpendEventSchema,
+    fast_event,
+    fast_result,
 )
 
 T = TypeVar("T")
@@ -157,15 +159,16 @@ def _load_events(body: dict | list) -> tuple[list[spend.EventIn], bool]:
         schema, items, single = SpendEventSchema(many=True), body, False
     else:
         abort(422, errors={"json": {"_schema": [f"Send 1 to {spend.MAX_BATCH} events."]}})
+    # Plainly valid events skip the schema machinery; any doubt loads the whole body with the
+    # schema, whose errors name the fields (and the positions, for a batch).
+    fast = [fast_event(item) for item in ([items] if single else items)]
+    if all(event is not None for event in fast):
+        return fast, single
     try:
         loaded = schema.load(items)
     except ma.ValidationError as error:
         abort(422, errors={"json": error.messages})
     return ([loaded] if single else loaded), single
-
-
-def _outcome(outcome: spend.Outcome) -> dict[str, Any]:
-    return SpendEventResultSchema().dump(outcome)
 
 
 @events_blp.route("/spend-events", methods=["POST"])
@@ -201,8 +204,8 @@ def post_spend_events() -> Any:
             errors = {str(i): _field_errors(e) for i, e in sorted(rejected.errors.items())}
         abort(status, errors={"json": errors})
     if single:
-        return _outcome(outcomes[0])
-    return {"results": SpendEventResultSchema(many=True).dump(outcomes)}
+        return fast_result(outcomes[0])
+    return {"results": [fast_result(outcome) for outcome in outcomes]}
 
 
 # --- rewards -------------------------------------------------------------------------------
