@@ -46,19 +46,31 @@ def require_scope(scope: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> T:
             scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-            token = (
-                tokens.token_for(db.session, secret.strip()) if scheme.lower() == "bearer" else None
-            )
+            # The token is read in a transaction of its own, ended before the view runs: on
+            # SQLite, a POST's transaction would otherwise take the one write lock here and
+            # hold it while the body is parsed and validated, queueing every other writer.
+            g.writes_expected = False
+            try:
+                token = (
+                    tokens.token_for(db.session, secret.strip())
+                    if scheme.lower() == "bearer"
+                    else None
+                )
+                if token is not None:
+                    name, owner_id, scopes = token.name, token.owner_id, token.scope_set
+            finally:
+                db.session.rollback()
+                g.pop("writes_expected", None)
             if token is None:
                 abort(
                     401,
                     message="Send a valid API token: Authorization: Bearer <token>.",
                     headers={"WWW-Authenticate": 'Bearer realm="townhall"'},
                 )
-            if scope not in token.scope_set:
+            if scope not in scopes:
                 abort(403, message=f"This token lacks the scope {scope}.")
-            g.api_token_name = token.name
-            g.api_token_owner_id = token.owner_id
+            g.api_token_name = name
+            g.api_token_owner_id = owner_id
             return view(*args, **kwargs)
 
         error = {"$ref": "#/components/responses/DEFAULT_ERROR"}

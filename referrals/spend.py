@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.accounts.models import User
 from referrals import rewards, tiers
@@ -197,23 +198,64 @@ def _update_balance(session: Session, event: EventIn, payer_key: str, payee_key:
 
 
 def _count(referral: Referral, event: EventIn) -> None:
-    """Add the event to the referral's running totals."""
+    """Add the event to the referral's running totals.
+
+    The new totals are set as the referral's loaded values, not as ORM changes: a batch
+    writes the totals of all its referrals in one statement (``_write_totals``) instead of
+    the unit of work comparing every referral's attributes at the flush.
+    """
     amount = event.amount_cents
+    net, share_base = referral.net_cents, referral.share_base_cents
     share_tier = next((t for t in referral.program.tiers if t.is_revenue_share), None)
     if event.kind == EventKind.PAYMENT:
-        referral.net_cents += amount
+        net += amount
         if (
             share_tier is not None
             and share_tier.share_months is not None
             and (event.occurred_at < tiers.add_months(referral.created_at, share_tier.share_months))
         ):
-            referral.share_base_cents += amount
+            share_base += amount
     else:
-        referral.net_cents -= amount
-        referral.share_base_cents = max(0, referral.share_base_cents - amount)
-    referral.event_count += 1
-    if referral.last_event_at is None or event.occurred_at > referral.last_event_at:
-        referral.last_event_at = event.occurred_at
+        net -= amount
+        share_base = max(0, share_base - amount)
+    last = referral.last_event_at
+    if last is None or event.occurred_at > last:
+        last = event.occurred_at
+    set_committed_value(referral, "net_cents", net)
+    set_committed_value(referral, "share_base_cents", share_base)
+    set_committed_value(referral, "event_count", referral.event_count + 1)
+    set_committed_value(referral, "last_event_at", last)
+
+
+_referrals = Referral.__table__
+_WRITE_TOTALS = (
+    sa.update(_referrals)
+    .where(_referrals.c.id == sa.bindparam("rid"))
+    .values(
+        net_cents=sa.bindparam("net"),
+        share_base_cents=sa.bindparam("base"),
+        event_count=sa.bindparam("count"),
+        last_event_at=sa.bindparam("last", type_=_referrals.c.last_event_at.type),
+    )
+)
+
+
+def _write_totals(session: Session, counted: list[Referral]) -> None:
+    """Store the running totals ``_count`` left on the (locked) referrals: one statement."""
+    if counted:
+        session.connection().execute(
+            _WRITE_TOTALS,
+            [
+                {
+                    "rid": r.id,
+                    "net": r.net_cents,
+                    "base": r.share_base_cents,
+                    "count": r.event_count,
+                    "last": r.last_event_at,
+                }
+                for r in sorted(counted, key=lambda r: r.id)
+            ],
+        )
 
 
 def _lock_concerned_referrals(
@@ -475,6 +517,7 @@ def record_batch(
     )
     batch = rewards.Batch(rewards.live_rewards(session, [*by_payer.values(), *by_payee.values()]))
     attributed_ids = []
+    counted: dict[int, Referral] = {}
     outcomes: dict[int, Outcome] = {}
     for position, event, _digest, payer, payee in new:
         row_id = row_ids[event.event_id]
@@ -484,6 +527,7 @@ def record_batch(
             if event.occurred_at < referral.clicked_at:
                 continue  # spend from before the referral link was followed is not its doing
             _count(referral, event)
+            counted[referral.id] = referral
             rewards.settle(session, referral, now, row_id, batch)
             attributed = True
         if attributed:
@@ -495,6 +539,7 @@ def record_batch(
             .where(SpendEvent.__table__.c.id.in_(attributed_ids))
             .values(attributed=True)
         )
+    _write_totals(session, list(counted.values()))
     batch.finish(session)
     result = []
     for position in range(len(events)):
