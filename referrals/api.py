@@ -46,9 +46,10 @@ def require_scope(scope: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> T:
             scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-            # The token is read in a transaction of its own, ended before the view runs: on
-            # SQLite, a POST's transaction would otherwise take the one write lock here and
-            # hold it while the body is parsed and validated, queueing every other writer.
+            # On SQLite the token is read in a transaction of its own, ended before the view
+            # runs: a POST's transaction would otherwise take the one write lock here and hold
+            # it while the body is parsed and validated, queueing every other writer. (On
+            # PostgreSQL a read locks nothing, and the view's work continues the transaction.)
             g.writes_expected = False
             try:
                 token = (
@@ -59,7 +60,8 @@ def require_scope(scope: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 if token is not None:
                     name, owner_id, scopes = token.name, token.owner_id, token.scope_set
             finally:
-                db.session.rollback()
+                if db.session.get_bind().dialect.name == "sqlite":
+                    db.session.rollback()
                 g.pop("writes_expected", None)
             if token is None:
                 abort(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.accounts.models import User
@@ -388,6 +388,7 @@ def _concerned_referrals(
     referrals = session.scalars(
         sa.select(Referral)
         .join(Program, Program.id == Referral.program_id)
+        .options(contains_eager(Referral.program))  # the join's columns, not a query each
         .where(sa.or_(*sides))
         .order_by(Referral.id)
         .with_for_update(of=Referral)
