@@ -305,13 +305,43 @@ def record_event(session: Session, event: EventIn, now: datetime, source: str = 
         raise rejected.errors[0] from None
 
 
+# The batch's lookups, built once (expanding IN lists bound at execution).
+_STORED = sa.select(
+    SpendEvent.event_id,
+    SpendEvent.body_hash,
+    SpendEvent.kind,
+    SpendEvent.attributed,
+    SpendEvent.received_at,
+).where(SpendEvent.event_id.in_(sa.bindparam("ids", expanding=True)))
+_KNOWN_IDS = sa.select(User.id).where(User.id.in_(sa.bindparam("ids", expanding=True)))
+_CONCERNED_REFERRALS = (
+    sa.select(Referral)
+    .join(Program, Program.id == Referral.program_id)
+    .options(contains_eager(Referral.program))  # the join's columns, not a query each
+    .where(
+        sa.or_(
+            sa.and_(
+                Referral.referee_id.in_(sa.bindparam("payers", expanding=True)),
+                Program.referee_kind == RefereeKind.CLIENT.value,
+            ),
+            sa.and_(
+                Referral.referee_id.in_(sa.bindparam("payees", expanding=True)),
+                Program.referee_kind == RefereeKind.FREELANCER.value,
+            ),
+        )
+    )
+    .order_by(Referral.id)
+    .with_for_update(of=Referral)
+)
+
+
 def _member_ids(session: Session, events: list[EventIn]) -> tuple[set[int], dict[str, int]]:
     """Return the ids among those the events name that are members, and the members the
     events name by marketplace id: two queries for the whole batch."""
     parties = [p for e in events for p in (e.payer, e.payee)]
     ids = {p.user_id for p in parties if p.user_id is not None}
     externals = {p.external_id for p in parties if p.user_id is None and p.external_id}
-    known = set(session.scalars(sa.select(User.id).where(User.id.in_(ids)))) if ids else set()
+    known = set(session.scalars(_KNOWN_IDS, {"ids": sorted(ids)})) if ids else set()
     by_external: dict[str, int] = {}
     if externals:
         by_external = dict(
@@ -369,30 +399,12 @@ def _concerned_referrals(
 ) -> tuple[dict[int, Referral], dict[int, Referral]]:
     """Return, locked in id order, the referrals the batch counts for: by payer for programs
     that refer clients, by payee for programs that refer freelancers."""
-    sides = []
-    if payers:
-        sides.append(
-            sa.and_(
-                Referral.referee_id.in_(payers), Program.referee_kind == RefereeKind.CLIENT.value
-            )
-        )
-    if payees:
-        sides.append(
-            sa.and_(
-                Referral.referee_id.in_(payees),
-                Program.referee_kind == RefereeKind.FREELANCER.value,
-            )
-        )
-    if not sides:
+    if not payers and not payees:
         return {}, {}
     referrals = session.scalars(
-        sa.select(Referral)
-        .join(Program, Program.id == Referral.program_id)
-        .options(contains_eager(Referral.program))  # the join's columns, not a query each
-        .where(sa.or_(*sides))
-        .order_by(Referral.id)
-        .with_for_update(of=Referral)
-        .execution_options(populate_existing=True)
+        _CONCERNED_REFERRALS,
+        {"payers": sorted(payers), "payees": sorted(payees)},
+        execution_options={"populate_existing": True},
     ).all()
     kinds = {r.id: r.program.referee_kind for r in referrals}
     by_payer = {r.referee_id: r for r in referrals if kinds[r.id] == RefereeKind.CLIENT.value}
@@ -424,18 +436,7 @@ def record_batch(
             digests[position] = body_hash(event)
     wanted = {events[p].event_id for p in digests}
     stored = (
-        {
-            row.event_id: row
-            for row in session.execute(
-                sa.select(
-                    SpendEvent.event_id,
-                    SpendEvent.body_hash,
-                    SpendEvent.kind,
-                    SpendEvent.attributed,
-                    SpendEvent.received_at,
-                ).where(SpendEvent.event_id.in_(wanted))
-            )
-        }
+        {row.event_id: row for row in session.execute(_STORED, {"ids": sorted(wanted)})}
         if wanted
         else {}
     )
