@@ -107,15 +107,18 @@ local tid = 0
 setup = function(thread) tid = tid + 1; thread:set("tid", tid) end
 init = function(args) math.randomseed(os.time() * 1000 + (tid or 0)) end
 local run = tostring(os.time()) .. tostring(math.random(1, 1000000))
+-- Now: after the seeded referrals' clicks, so the events count into their running totals
+-- (a fixed date in January came before every seeded click, and nothing was counted).
+local occurred = os.date("!%Y-%m-%dT%H:%M:%S+00:00")
 local function event()
   counter = counter + 1
   local payer = math.random(1, {members})
   local payee = math.random(1, {members} - 1)
   if payee >= payer then payee = payee + 1 end
   return string.format('{{"event_id":"bench-%s-%d-%d",'
-    .. '"occurred_at":"2026-01-02T03:04:05+00:00","kind":"payment",'
+    .. '"occurred_at":"%s","kind":"payment",'
     .. '"payer":{{"id":%d}},"payee":{{"id":%d}},"amount_cents":%d,"currency":"USD"}}',
-    run, tid or 0, counter, payer, payee, math.random(100, 100000))
+    run, tid or 0, counter, occurred, payer, payee, math.random(100, 100000))
 end
 request = function()
   local body

@@ -18,10 +18,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def _request_may_write() -> bool:
     # Outside requests (commands, tests) a transaction held open while idle must not take
-    # the write lock; a safe-method request that writes says so with start_writing().
+    # the write lock; a safe-method request that writes says so with start_writing(), and a
+    # request that only reads for now (an API token lookup) by setting it to False.
     if not has_request_context():
         return False
-    return request.method not in SAFE_METHODS or g.get("writes_expected", False)
+    declared = g.get("writes_expected")
+    if declared is not None:
+        return declared
+    return request.method not in SAFE_METHODS
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

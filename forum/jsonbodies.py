@@ -12,6 +12,8 @@ from typing import Any
 # Our bodies are three levels deep (batch → event → party); anything near this is an attack.
 MAX_DEPTH = 32
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# How a surrogate is written in JSON text (any case): the only way one gets into a value.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class InvalidJSON(ValueError):
@@ -30,19 +32,41 @@ def _finite_float(text: str) -> float:
 
 
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value: dict[str, Any] = {}
-    for key, item in pairs:
-        if key in value:
+    value = dict(pairs)
+    if len(value) == len(pairs):  # no key twice: the usual case, decided without a loop
+        return value
+    seen: set[str] = set()
+    for key, _item in pairs:
+        if key in seen:
             raise InvalidJSON(f"Duplicate key {json.dumps(key)[:80]} in an object; send each once.")
-        value[key] = item
-    return value
+        seen.add(key)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _check_shape(value: Any) -> None:
+def _check_shape(value: Any, text: str) -> None:
     """Raise InvalidJSON for nesting deeper than MAX_DEPTH or a string with a lone surrogate.
 
-    Iterative, so that no depth of input can exhaust the interpreter's stack here.
+    Iterative, so that no depth of input can exhaust the interpreter's stack here. UTF-8 text
+    cannot hold a surrogate itself, so one can only come from a ``\\uD800``–``\\uDFFF``
+    escape: without one in the text, only the containers are walked (a batch of events is
+    thousands of strings and numbers, and a few hundred objects).
     """
+    if _SURROGATE_ESCAPE.search(text) is None:
+        level = [value] if isinstance(value, dict | list) else []
+        depth = 1
+        while level:
+            if depth > MAX_DEPTH:
+                raise InvalidJSON(f"The JSON is nested too deeply (more than {MAX_DEPTH} levels).")
+            children = []
+            for item in level:
+                children.extend(
+                    c
+                    for c in (item.values() if isinstance(item, dict) else item)
+                    if isinstance(c, dict | list)
+                )
+            level = children
+            depth += 1
+        return
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -84,5 +108,5 @@ def loads(data: bytes) -> Any:
         ) from None
     except ValueError as error:  # an integer beyond Python's limit on digits
         raise InvalidJSON(f"A number has too many digits: {error}.") from None
-    _check_shape(value)
+    _check_shape(value, text)
     return value

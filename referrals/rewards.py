@@ -9,6 +9,7 @@ with the approval job are conditional updates ("… WHERE status = 'pending'").
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -71,18 +72,55 @@ def lock_referrals(session: Session, referee_ids: Iterable[int]) -> list[Referra
     )
 
 
-def _change_referrer_total(session: Session, referral: Referral, delta: int) -> None:
-    session.execute(
-        sa.update(ReferrerTotal)
-        .where(
-            ReferrerTotal.program_id == referral.program_id,
-            ReferrerTotal.referrer_id == referral.referrer_id,
-        )
-        .values(rewarded_cents=ReferrerTotal.rewarded_cents + delta)
+@dataclass
+class Batch:
+    """What ``settle`` shares across the events of one batch: the live threshold rewards of
+    its (locked) referrals, by live key (from ``live_rewards``, kept up to date), and the
+    change to each referrer's total, written once by ``finish``."""
+
+    live_by_key: dict[str, Reward]
+    referrer_deltas: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def finish(self, session: Session) -> None:
+        """Write the referrers' totals (one statement, in key order) and flush the rewards."""
+        changes = [
+            {"p": program_id, "r": referrer_id, "delta": delta}
+            for (program_id, referrer_id), delta in sorted(self.referrer_deltas.items())
+            if delta
+        ]
+        self.referrer_deltas.clear()
+        if changes:
+            session.connection().execute(_ADD_TO_REFERRER_TOTAL, changes)
+        session.flush()
+
+
+_totals = ReferrerTotal.__table__
+_ADD_TO_REFERRER_TOTAL = (
+    sa.update(_totals)
+    .where(
+        _totals.c.program_id == sa.bindparam("p"),
+        _totals.c.referrer_id == sa.bindparam("r"),
+    )
+    .values(rewarded_cents=_totals.c.rewarded_cents + sa.bindparam("delta"))
+)
+
+
+def _change_referrer_total(
+    session: Session, referral: Referral, delta: int, batch: Batch | None
+) -> None:
+    if batch is not None:
+        key = (referral.program_id, referral.referrer_id)
+        batch.referrer_deltas[key] = batch.referrer_deltas.get(key, 0) + delta
+        return
+    session.connection().execute(
+        _ADD_TO_REFERRER_TOTAL,
+        {"p": referral.program_id, "r": referral.referrer_id, "delta": delta},
     )
 
 
-def _money_allowance(session: Session, referral: Referral, program: Program, wanted: int) -> int:
+def _money_allowance(
+    session: Session, referral: Referral, program: Program, wanted: int, batch: Batch | None
+) -> int:
     """Return how much of ``wanted`` cents the program's caps still allow for this referral."""
     referee_left = None
     if program.referee_cap_cents is not None:
@@ -90,16 +128,16 @@ def _money_allowance(session: Session, referral: Referral, program: Program, wan
     referrer_left = None
     if program.referrer_cap_cents is not None:
         # Lock the referrer's total: referrals of one referrer are settled in parallel.
-        total = session.scalar(
-            sa.select(ReferrerTotal)
+        total = session.connection().scalar(
+            sa.select(_totals.c.rewarded_cents)
             .where(
-                ReferrerTotal.program_id == program.id,
-                ReferrerTotal.referrer_id == referral.referrer_id,
+                _totals.c.program_id == program.id,
+                _totals.c.referrer_id == referral.referrer_id,
             )
             .with_for_update()
-            .execution_options(populate_existing=True)
         )
-        referrer_left = program.referrer_cap_cents - (total.rewarded_cents if total else 0)
+        pending = batch.referrer_deltas.get((program.id, referral.referrer_id), 0) if batch else 0
+        referrer_left = program.referrer_cap_cents - ((total or 0) + pending)
     return tiers.capped(wanted, referee_left, referrer_left)
 
 
@@ -112,6 +150,7 @@ def _add_reward(
     now: datetime,
     spend_event_id: int | None,
     key: str | None,
+    batch: Batch | None = None,
 ) -> Reward:
     immediate = program.hold_days == 0
     reward = Reward(
@@ -132,16 +171,21 @@ def _add_reward(
     session.add(reward)
     if tier.reward_kind in MONEY_KINDS:
         referral.rewarded_cents += amount
-        _change_referrer_total(session, referral, amount)
+        _change_referrer_total(session, referral, amount, batch)
     return reward
 
 
 def _grant(
-    session: Session, referral: Referral, tier: Tier, now: datetime, spend_event_id: int | None
+    session: Session,
+    referral: Referral,
+    tier: Tier,
+    now: datetime,
+    spend_event_id: int | None,
+    batch: Batch | None,
 ) -> Reward | None:
     amount = tier.reward_amount
     if tier.reward_kind in MONEY_KINDS:
-        amount = _money_allowance(session, referral, referral.program, amount)
+        amount = _money_allowance(session, referral, referral.program, amount, batch)
         if amount <= 0:
             return None  # capped out; granted later if a reversal frees room
     return _add_reward(
@@ -153,6 +197,7 @@ def _grant(
         now,
         spend_event_id,
         live_key(referral.id, tier.id),
+        batch,
     )
 
 
@@ -164,6 +209,7 @@ def _reverse(
     reason: str,
     now: datetime,
     admin: User | None = None,
+    batch: Batch | None = None,
 ) -> bool:
     """Reverse the reward if it is still in one of ``from_statuses``; return whether it was."""
     reversed_id = session.scalar(
@@ -184,26 +230,33 @@ def _reverse(
         return False
     if reward.kind in MONEY_KINDS:
         referral.rewarded_cents -= reward.amount
-        _change_referrer_total(session, referral, -reward.amount)
+        _change_referrer_total(session, referral, -reward.amount, batch)
         if reward.kind == RewardKind.REVENUE_SHARE:
             referral.share_accrued_cents -= reward.amount
     return True
 
 
 def _settle_revenue_share(
-    session: Session, referral: Referral, tier: Tier, now: datetime, spend_event_id: int | None
+    session: Session,
+    referral: Referral,
+    tier: Tier,
+    now: datetime,
+    spend_event_id: int | None,
+    batch: Batch | None,
 ) -> Reward | None:
     target = tiers.revenue_share_cents(
         referral.share_base_cents, tier.threshold_cents, tier.reward_amount, tier.share_cap_cents
     )
     delta = target - referral.share_accrued_cents
     if delta > 0:
-        delta = _money_allowance(session, referral, referral.program, delta)
+        delta = _money_allowance(session, referral, referral.program, delta, batch)
     if delta == 0:
         return None
     # A negative delta is a claw-back: a refund took back spend the share was paid on.
     referral.share_accrued_cents += delta
-    return _add_reward(session, referral, referral.program, tier, delta, now, spend_event_id, None)
+    return _add_reward(
+        session, referral, referral.program, tier, delta, now, spend_event_id, None, batch
+    )
 
 
 def live_rewards(session: Session, referrals: Iterable[Referral]) -> dict[str, Reward]:
@@ -232,7 +285,7 @@ def settle(
     referral: Referral,
     now: datetime,
     spend_event_id: int | None = None,
-    live_by_key: dict[str, Reward] | None = None,
+    batch: Batch | None = None,
 ) -> list[Reward]:
     """Bring the referral's rewards in line with its running totals; return the rewards made.
 
@@ -240,16 +293,18 @@ def settle(
     gets one; a pending reward whose threshold is no longer reached is reversed with the
     reason; the revenue share accrues or is clawed back to match the share base.
 
-    ``live_by_key`` (from ``live_rewards``, for a batch) stands in for the lookup of the live
-    rewards and is kept up to date; the caller then flushes once at the end of the batch.
+    ``batch`` (for the events of a batch) stands in for the lookup of the live rewards and
+    collects the changes to referrers' totals; the caller then calls ``batch.finish`` once at
+    the end. Rewards are flushed at once only when their id is needed within the batch (a
+    threshold reward a later refund may reverse, or an approved one the referrer is told of).
     """
     program = referral.program
     blocked = set(referral.blocked_tier_ids or ())
     threshold_tiers = {t.id: t for t in program.tiers if not t.is_revenue_share}
     live: dict[int, Reward] = {}
-    if threshold_tiers and live_by_key is not None:
+    if threshold_tiers and batch is not None:
         for tier_id in threshold_tiers:
-            reward = live_by_key.get(live_key(referral.id, tier_id))
+            reward = batch.live_by_key.get(live_key(referral.id, tier_id))
             if reward is not None:
                 live[tier_id] = reward
     elif threshold_tiers:
@@ -275,31 +330,39 @@ def settle(
     for tier_id, action in tiers.plan(states, referral.net_cents, referral.may_be_rewarded):
         tier = threshold_tiers[tier_id]
         if action == tiers.Action.GRANT:
-            reward = _grant(session, referral, tier, now, spend_event_id)
+            reward = _grant(session, referral, tier, now, spend_event_id, batch)
             if reward is not None:
                 made.append(reward)
-                if live_by_key is not None:
-                    live_by_key[reward.live_key] = reward
+                if batch is not None:
+                    batch.live_by_key[reward.live_key] = reward
         else:
             reason = (
                 f"A refund took the referee's net amount to {format_cents(referral.net_cents)}, "
                 f"below this tier's threshold of {format_cents(tier.threshold_cents)}."
             )
-            _reverse(session, referral, live[tier_id], (RewardStatus.PENDING.value,), reason, now)
-            if live_by_key is not None:
-                live_by_key.pop(live_key(referral.id, tier_id), None)
+            _reverse(
+                session,
+                referral,
+                live[tier_id],
+                (RewardStatus.PENDING.value,),
+                reason,
+                now,
+                batch=batch,
+            )
+            if batch is not None:
+                batch.live_by_key.pop(live_key(referral.id, tier_id), None)
     share_tier = next((t for t in program.tiers if t.is_revenue_share), None)
     if share_tier is not None and referral.may_be_rewarded and share_tier.id not in blocked:
-        reward = _settle_revenue_share(session, referral, share_tier, now, spend_event_id)
+        reward = _settle_revenue_share(session, referral, share_tier, now, spend_event_id, batch)
         if reward is not None:
             made.append(reward)
-    if live_by_key is None or made:
+    approved = [r for r in made if r.status == RewardStatus.APPROVED]  # no hold: approved at once
+    if batch is None or approved or any(r.live_key is not None for r in made):
         session.flush()  # rewards get their ids: a later event of the batch may reverse them
-    for reward in made:
-        if reward.status == RewardStatus.APPROVED:  # no hold: approved at once
-            messages.reward_approved(
-                session, reward.referrer_id, referral.id, reward.id, reward.kind, reward.amount
-            )
+    for reward in approved:
+        messages.reward_approved(
+            session, reward.referrer_id, referral.id, reward.id, reward.kind, reward.amount
+        )
     return made
 
 

@@ -3,6 +3,7 @@ the OpenAPI document."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -103,6 +104,90 @@ class SpendEventSchema(ma.Schema):
     @ma.post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> spend.EventIn:
         return spend.EventIn(**{**data, "kind": EventKind(data["kind"])})
+
+
+# --- spend events without the schema machinery -------------------------------------------
+#
+# A batch of 1,000 events through SpendEventSchema costs far more than storing them. These
+# functions take the fast road for an event that is exactly what the schema accepts, checked
+# with the schema's own validators, and answer None for anything else: the caller then loads
+# with the schema, which names the fields at fault. So the errors, and the OpenAPI document,
+# still come from the schemas; tests/referrals/test_schemas.py holds the two roads equal.
+
+
+def _field_validators(schema: type[ma.Schema], name: str) -> tuple:
+    return tuple(schema._declared_fields[name].validators)
+
+
+_EVENT_FIELDS = frozenset(SpendEventSchema._declared_fields)
+_EVENT_ID_CHECKS = _field_validators(SpendEventSchema, "event_id")
+_KIND_CHECKS = _field_validators(SpendEventSchema, "kind")
+_AMOUNT_CHECKS = _field_validators(SpendEventSchema, "amount_cents")
+_CURRENCY_CHECKS = _field_validators(SpendEventSchema, "currency")
+_PARTY_ID_CHECKS = _field_validators(PartySchema, "id")
+_EXTERNAL_ID_CHECKS = _field_validators(PartySchema, "external_id")
+_KINDS = {k.value: k for k in EventKind}
+
+
+def _fast_party(value: Any) -> spend.Party | None:
+    if type(value) is not dict or len(value) != 1:
+        return None
+    if "id" in value:
+        user_id = value["id"]
+        if type(user_id) is not int:
+            return None
+        for check in _PARTY_ID_CHECKS:
+            check(user_id)
+        return spend.Party(user_id=user_id)
+    external_id = value.get("external_id")
+    if type(external_id) is not str:
+        return None
+    for check in _EXTERNAL_ID_CHECKS:
+        check(external_id)
+    return spend.Party(external_id=external_id)
+
+
+def fast_event(item: Any) -> spend.EventIn | None:
+    """Return the event SpendEventSchema would load from ``item``, or None when the item is
+    not plainly valid (then load it with the schema for the errors)."""
+    if type(item) is not dict or item.keys() != _EVENT_FIELDS:
+        return None
+    event_id, occurred_at, kind = item["event_id"], item["occurred_at"], item["kind"]
+    amount, currency = item["amount_cents"], item["currency"]
+    if not (
+        type(event_id) is str
+        and type(occurred_at) is str
+        and type(kind) is str
+        and type(amount) is int
+        and type(currency) is str
+    ):
+        return None
+    try:
+        for checks, value in (
+            (_EVENT_ID_CHECKS, event_id),
+            (_KIND_CHECKS, kind),
+            (_AMOUNT_CHECKS, amount),
+            (_CURRENCY_CHECKS, currency),
+        ):
+            for check in checks:
+                check(value)
+        when = datetime.fromisoformat(occurred_at)  # what fields.AwareDateTime parses with
+        payer, payee = _fast_party(item["payer"]), _fast_party(item["payee"])
+    except (ma.ValidationError, ValueError, TypeError):
+        return None
+    if when.tzinfo is None or when.tzinfo.utcoffset(when) is None or not (payer and payee):
+        return None
+    return spend.EventIn(event_id, when, _KINDS[kind], payer, payee, amount, currency)
+
+
+def fast_result(outcome: spend.Outcome) -> dict[str, Any]:
+    """Return what SpendEventResultSchema dumps for the outcome."""
+    return {
+        "event_id": outcome.event_id,
+        "kind": outcome.kind,
+        "attributed": bool(outcome.attributed),
+        "recorded_at": outcome.recorded_at.isoformat(),
+    }
 
 
 class SpendEventResultSchema(ma.Schema):

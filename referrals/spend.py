@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.accounts.models import User
 from referrals import rewards, tiers
@@ -197,23 +198,64 @@ def _update_balance(session: Session, event: EventIn, payer_key: str, payee_key:
 
 
 def _count(referral: Referral, event: EventIn) -> None:
-    """Add the event to the referral's running totals."""
+    """Add the event to the referral's running totals.
+
+    The new totals are set as the referral's loaded values, not as ORM changes: a batch
+    writes the totals of all its referrals in one statement (``_write_totals``) instead of
+    the unit of work comparing every referral's attributes at the flush.
+    """
     amount = event.amount_cents
+    net, share_base = referral.net_cents, referral.share_base_cents
     share_tier = next((t for t in referral.program.tiers if t.is_revenue_share), None)
     if event.kind == EventKind.PAYMENT:
-        referral.net_cents += amount
+        net += amount
         if (
             share_tier is not None
             and share_tier.share_months is not None
             and (event.occurred_at < tiers.add_months(referral.created_at, share_tier.share_months))
         ):
-            referral.share_base_cents += amount
+            share_base += amount
     else:
-        referral.net_cents -= amount
-        referral.share_base_cents = max(0, referral.share_base_cents - amount)
-    referral.event_count += 1
-    if referral.last_event_at is None or event.occurred_at > referral.last_event_at:
-        referral.last_event_at = event.occurred_at
+        net -= amount
+        share_base = max(0, share_base - amount)
+    last = referral.last_event_at
+    if last is None or event.occurred_at > last:
+        last = event.occurred_at
+    set_committed_value(referral, "net_cents", net)
+    set_committed_value(referral, "share_base_cents", share_base)
+    set_committed_value(referral, "event_count", referral.event_count + 1)
+    set_committed_value(referral, "last_event_at", last)
+
+
+_referrals = Referral.__table__
+_WRITE_TOTALS = (
+    sa.update(_referrals)
+    .where(_referrals.c.id == sa.bindparam("rid"))
+    .values(
+        net_cents=sa.bindparam("net"),
+        share_base_cents=sa.bindparam("base"),
+        event_count=sa.bindparam("count"),
+        last_event_at=sa.bindparam("last", type_=_referrals.c.last_event_at.type),
+    )
+)
+
+
+def _write_totals(session: Session, counted: list[Referral]) -> None:
+    """Store the running totals ``_count`` left on the (locked) referrals: one statement."""
+    if counted:
+        session.connection().execute(
+            _WRITE_TOTALS,
+            [
+                {
+                    "rid": r.id,
+                    "net": r.net_cents,
+                    "base": r.share_base_cents,
+                    "count": r.event_count,
+                    "last": r.last_event_at,
+                }
+                for r in sorted(counted, key=lambda r: r.id)
+            ],
+        )
 
 
 def _lock_concerned_referrals(
@@ -263,13 +305,43 @@ def record_event(session: Session, event: EventIn, now: datetime, source: str = 
         raise rejected.errors[0] from None
 
 
+# The batch's lookups, built once (expanding IN lists bound at execution).
+_STORED = sa.select(
+    SpendEvent.event_id,
+    SpendEvent.body_hash,
+    SpendEvent.kind,
+    SpendEvent.attributed,
+    SpendEvent.received_at,
+).where(SpendEvent.event_id.in_(sa.bindparam("ids", expanding=True)))
+_KNOWN_IDS = sa.select(User.id).where(User.id.in_(sa.bindparam("ids", expanding=True)))
+_CONCERNED_REFERRALS = (
+    sa.select(Referral)
+    .join(Program, Program.id == Referral.program_id)
+    .options(contains_eager(Referral.program))  # the join's columns, not a query each
+    .where(
+        sa.or_(
+            sa.and_(
+                Referral.referee_id.in_(sa.bindparam("payers", expanding=True)),
+                Program.referee_kind == RefereeKind.CLIENT.value,
+            ),
+            sa.and_(
+                Referral.referee_id.in_(sa.bindparam("payees", expanding=True)),
+                Program.referee_kind == RefereeKind.FREELANCER.value,
+            ),
+        )
+    )
+    .order_by(Referral.id)
+    .with_for_update(of=Referral)
+)
+
+
 def _member_ids(session: Session, events: list[EventIn]) -> tuple[set[int], dict[str, int]]:
     """Return the ids among those the events name that are members, and the members the
     events name by marketplace id: two queries for the whole batch."""
     parties = [p for e in events for p in (e.payer, e.payee)]
     ids = {p.user_id for p in parties if p.user_id is not None}
     externals = {p.external_id for p in parties if p.user_id is None and p.external_id}
-    known = set(session.scalars(sa.select(User.id).where(User.id.in_(ids)))) if ids else set()
+    known = set(session.scalars(_KNOWN_IDS, {"ids": sorted(ids)})) if ids else set()
     by_external: dict[str, int] = {}
     if externals:
         by_external = dict(
@@ -327,29 +399,12 @@ def _concerned_referrals(
 ) -> tuple[dict[int, Referral], dict[int, Referral]]:
     """Return, locked in id order, the referrals the batch counts for: by payer for programs
     that refer clients, by payee for programs that refer freelancers."""
-    sides = []
-    if payers:
-        sides.append(
-            sa.and_(
-                Referral.referee_id.in_(payers), Program.referee_kind == RefereeKind.CLIENT.value
-            )
-        )
-    if payees:
-        sides.append(
-            sa.and_(
-                Referral.referee_id.in_(payees),
-                Program.referee_kind == RefereeKind.FREELANCER.value,
-            )
-        )
-    if not sides:
+    if not payers and not payees:
         return {}, {}
     referrals = session.scalars(
-        sa.select(Referral)
-        .join(Program, Program.id == Referral.program_id)
-        .where(sa.or_(*sides))
-        .order_by(Referral.id)
-        .with_for_update(of=Referral)
-        .execution_options(populate_existing=True)
+        _CONCERNED_REFERRALS,
+        {"payers": sorted(payers), "payees": sorted(payees)},
+        execution_options={"populate_existing": True},
     ).all()
     kinds = {r.id: r.program.referee_kind for r in referrals}
     by_payer = {r.referee_id: r for r in referrals if kinds[r.id] == RefereeKind.CLIENT.value}
@@ -381,18 +436,7 @@ def record_batch(
             digests[position] = body_hash(event)
     wanted = {events[p].event_id for p in digests}
     stored = (
-        {
-            row.event_id: row
-            for row in session.execute(
-                sa.select(
-                    SpendEvent.event_id,
-                    SpendEvent.body_hash,
-                    SpendEvent.kind,
-                    SpendEvent.attributed,
-                    SpendEvent.received_at,
-                ).where(SpendEvent.event_id.in_(wanted))
-            )
-        }
+        {row.event_id: row for row in session.execute(_STORED, {"ids": sorted(wanted)})}
         if wanted
         else {}
     )
@@ -473,8 +517,9 @@ def record_batch(
     by_payer, by_payee = _concerned_referrals(
         session, {n[3] for n in new if n[3] is not None}, {n[4] for n in new if n[4] is not None}
     )
-    live = rewards.live_rewards(session, [*by_payer.values(), *by_payee.values()])
+    batch = rewards.Batch(rewards.live_rewards(session, [*by_payer.values(), *by_payee.values()]))
     attributed_ids = []
+    counted: dict[int, Referral] = {}
     outcomes: dict[int, Outcome] = {}
     for position, event, _digest, payer, payee in new:
         row_id = row_ids[event.event_id]
@@ -484,19 +529,20 @@ def record_batch(
             if event.occurred_at < referral.clicked_at:
                 continue  # spend from before the referral link was followed is not its doing
             _count(referral, event)
-            rewards.settle(session, referral, now, row_id, live)
+            counted[referral.id] = referral
+            rewards.settle(session, referral, now, row_id, batch)
             attributed = True
         if attributed:
             attributed_ids.append(row_id)
         outcomes[position] = Outcome(event.event_id, EventKind(event.kind).value, attributed, now)
     if attributed_ids:
-        session.execute(
-            sa.update(SpendEvent)
-            .where(SpendEvent.id.in_(attributed_ids))
+        session.connection().execute(
+            sa.update(SpendEvent.__table__)
+            .where(SpendEvent.__table__.c.id.in_(attributed_ids))
             .values(attributed=True)
-            .execution_options(synchronize_session=False)
         )
-    session.flush()
+    _write_totals(session, list(counted.values()))
+    batch.finish(session)
     result = []
     for position in range(len(events)):
         if position in outcomes:

@@ -41,50 +41,60 @@ def _address_hash() -> str:
 @bp.get("/r/<code>")
 def follow(code: str) -> Response:
     """Count the click, remember the attribution in a signed cookie, and go to the link's page;
-    unknown or disabled codes go to the home page."""
-    # Every click is written: on SQLite the request takes the write lock up front (and waits
-    # its turn) instead of failing with "database is locked" when it upgrades a read.
+    unknown or disabled codes go to the home page.
+
+    The busiest route of the site, so it does the least: one query for the link, one insert
+    (with its flood check) for the click, no ORM objects; a visitor without a session cookie
+    is not looked up.
+    """
     start_writing(db.session)
     now = utcnow()
     home = url_for("boards.index")
-    link = links.followable_link(db.session, code, now)
+    link = clicks.followable(db.session, code, now) if links.CODE_PATTERN.match(code) else None
     if link is None:
         response = redirect(home)
     else:
-        visitor_id = current_user.id if current_user.is_authenticated else None
+        config = current_app.config
+        visitor_id = _visitor_id()
         hashed = _address_hash()
-        click = clicks.record_click(
+        click = clicks.record(
             db.session,
-            link,
+            link.id,
             hashed,
             request.user_agent.string,
             visitor_id,
             now,
-            current_app.config["REFERRALS_CLICK_FLOOD_LIMIT"],
+            config["REFERRALS_CLICK_FLOOD_LIMIT"],
         )
         if visitor_id is not None:
             addresses.remember_address(db.session, visitor_id, hashed, now)
-        counted = not click.is_bot
-        cookie = attribution.sign_attribution(
-            current_app.config["SECRET_KEY"],
-            attribution.Attribution(link.program_id, link.id, click.id, now),
-        )
-        window_seconds = link.program.attribution_days * 86400
-        target = safe_local_path(link.target, home)
-        db.session.commit()
-        response = redirect(target)
-        if counted:
+        clicks.commit_click(db.session)
+        response = redirect(safe_local_path(link.target, home))
+        if not click.is_bot:
             response.set_cookie(
                 attribution.COOKIE_NAME,
-                cookie,
-                max_age=window_seconds,
+                attribution.sign_attribution(
+                    config["SECRET_KEY"],
+                    attribution.Attribution(link.program_id, link.id, click.id, now),
+                ),
+                max_age=link.attribution_days * 86400,
                 httponly=True,
                 samesite="Lax",
-                secure=current_app.config["SESSION_COOKIE_SECURE"],
+                secure=config["SESSION_COOKIE_SECURE"],
             )
     # A cached redirect would skip the count (and hand out someone else's cookie).
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _visitor_id() -> int | None:
+    """Return the signed-in member following a link, without loading anyone for a visitor
+    who has no session cookie (most of them)."""
+    config = current_app.config
+    names = (config["SESSION_COOKIE_NAME"], config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    if not any(name in request.cookies for name in names):
+        return None
+    return current_user.id if current_user.is_authenticated else None
 
 
 def on_member_signed_up(sender: Any, user: User, session: Session, **extra: Any) -> None:
