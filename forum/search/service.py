@@ -31,6 +31,9 @@ __all__ = ["QueryError", "SearchFilters", "SearchHit", "SearchResults", "highlig
 # Counting every match of a common word costs as much as the search; past this many the page
 # says "more than 1,000" instead.
 MAX_COUNTED = 1000
+# Ranking looks only at the newest matches, one more than are counted: every page of results
+# comes from them, and their number says whether there are "more than 1,000".
+CANDIDATES = MAX_COUNTED + 1
 SNIPPET_WORDS = 30
 
 
@@ -183,6 +186,37 @@ def _count(session: Session, matches: sa.Select) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
 
 
+def _page_of_candidates(
+    session: Session,
+    candidates: sa.Subquery,
+    rank: Any,
+    filters: SearchFilters,
+    page: int,
+    per_page: int,
+) -> tuple[int, list[int]]:
+    """Return the number of candidates and the ids of the page's posts among them.
+
+    One query: the window count is taken over every candidate, before the page's LIMIT.
+    """
+    order = (
+        (candidates.c.created_at.desc(), candidates.c.id.desc())
+        if filters.newest_first
+        else (rank, candidates.c.id.desc())
+    )
+    rows = session.execute(
+        sa.select(candidates.c.id, sa.func.count().over().label("total"))
+        .order_by(*order)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    if rows:
+        return rows[0].total, [row.id for row in rows]
+    if page == 1:
+        return 0, []
+    # Past the last page: the count alone, for the page to say how many there are.
+    return session.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, []
+
+
 def _search_sqlite(
     session: Session,
     query: ParsedQuery,
@@ -198,17 +232,26 @@ def _search_sqlite(
     def matching(*columns: Any) -> sa.Select:
         return _joined(
             sa.select(*columns).select_from(fts).join(Post, Post.id == fts.c.rowid)
-        ).where(match)
+        ).where(match, *where)
 
-    total = _count(session, matching(Post.id).where(*where))
-    order = (
-        (Post.created_at.desc(), Post.id.desc())
-        if filters.newest_first
-        else (fts.c.rank, Post.id.desc())
+    # The newest matches are the candidates: FTS5 reads its matches in rowid (post id) order
+    # and stops after CANDIDATES visible ones, so neither bm25 nor the count ever looks at
+    # more than that however common the words are.
+    candidates = (
+        matching(Post.id.label("id"), Post.created_at.label("created_at"), fts.c.rank)
+        .order_by(fts.c.rowid.desc())
+        .limit(CANDIDATES)
+        .subquery("candidates")
     )
-    # One pass: SQLite keeps only the best rows in its sorter, and FTS5 makes snippets from
-    # the text it stores. (Looking the page's rows up again by rowid would reload the whole
-    # match list once per row.)
+    total, ids = _page_of_candidates(
+        session, candidates, candidates.c.rank, filters, page, per_page
+    )
+    if not ids:
+        return total, []
+    # Highlights and snippets for the page's posts only. FTS5 makes them while it matches,
+    # so the match is read again, but only between the page's lowest and highest post ids
+    # (FTS5 seeks to a rowid range; looking each post up by rowid re-reads the match list
+    # once per post).
     rows = session.execute(
         matching(
             *_COLUMNS,
@@ -216,14 +259,14 @@ def _search_sqlite(
             sa.func.snippet(table, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS).label(
                 "body_marked"
             ),
-        )
-        .where(*where)
-        .order_by(*order)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        ).where(fts.c.rowid.between(min(ids), max(ids)), Post.id.in_(ids))
     ).all()
+    by_id = {row.id: row for row in rows}
     hits = []
-    for row in rows:
+    for post_id in ids:
+        row = by_id.get(post_id)
+        if row is None:  # removed between the two queries
+            continue
         # Only a first post carries the title in the index; replies show it unmarked.
         title = highlight(row.title_marked) if row.title_marked else escape(row.title)
         hits.append(_hit(row, Markup(title), highlight(row.body_marked)))  # noqa: S704
@@ -265,37 +308,29 @@ def _search_postgresql(
 ) -> tuple[int, list[SearchHit]]:
     vector = sa.literal_column("posts.search_vector")
     tsquery = _tsquery(query)
-    total = _count(
-        session,
-        _joined(sa.select(Post.id).select_from(Post)).where(vector.op("@@")(tsquery), *where),
-    )
-    rank = sa.func.ts_rank_cd(vector, tsquery)
-    # Rank every match on narrow rows first, then fetch the page's posts: sorting whole rows
-    # (bodies included) of thousands of matches is what makes a search slow.
-    page_ids = (
-        _joined(sa.select(Post.id, Post.created_at, rank.label("rank")).select_from(Post))
-        .where(vector.op("@@")(tsquery), *where)
-        .order_by(
-            *(
-                (Post.created_at.desc(), Post.id.desc())
-                if filters.newest_first
-                else (rank.desc(), Post.id.desc())
-            )
-        )
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .subquery("page_ids")
-    )
-    order = (
-        (page_ids.c.created_at.desc(), page_ids.c.id.desc())
-        if filters.newest_first
-        else (page_ids.c.rank.desc(), page_ids.c.id.desc())
-    )
-    rows = session.execute(
+    # The newest matches are the candidates (read newest first from the primary key, or
+    # from the GIN index then sorted, whichever the planner finds cheaper); only they are
+    # counted and ranked, so ts_rank_cd never reads more than CANDIDATES vectors.
+    candidates = (
         _joined(
-            sa.select(*_COLUMNS).select_from(page_ids).join(Post, Post.id == page_ids.c.id)
-        ).order_by(*order)
-    ).all()
+            sa.select(
+                Post.id.label("id"), Post.created_at.label("created_at"), vector.label("vector")
+            ).select_from(Post)
+        )
+        .where(vector.op("@@")(tsquery), *where)
+        .order_by(Post.id.desc())
+        .limit(CANDIDATES)
+        .subquery("candidates")
+    )
+    rank = sa.func.ts_rank_cd(candidates.c.vector, tsquery).desc()
+    total, ids = _page_of_candidates(session, candidates, rank, filters, page, per_page)
+    if not ids:
+        return total, []
+    by_id = {
+        row.id: row
+        for row in session.execute(_joined(sa.select(*_COLUMNS)).where(Post.id.in_(ids), *where))
+    }
+    rows = [by_id[post_id] for post_id in ids if post_id in by_id]
     if not rows:
         return total, []
     # Headlines are made from the plain text of just this page's posts, in one query.
