@@ -150,7 +150,9 @@ def _index(post_rows: list[dict], titles: dict[int, str]) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(
             sa.text(
-                "UPDATE posts SET search_vector = setweight(to_tsvector('english', "
+                # search_text as the write path keeps it: these bodies are plain text.
+                "UPDATE posts SET search_text = posts.body_source, "
+                "search_vector = setweight(to_tsvector('english', "
                 "CASE WHEN posts.number = 1 THEN threads.title ELSE '' END), 'A') || "
                 "setweight(to_tsvector('english', posts.body_source), 'B') "
                 "FROM threads WHERE threads.id = posts.thread_id"

@@ -23,6 +23,7 @@ from forum.accounts.models import User
 from forum.accounts.service import username_key
 from forum.boards.models import Board, Post, Thread
 from forum.markup import plain_text
+from forum.search import cache, generation
 from forum.search.index import MARK_END, MARK_START, TEXT_SEARCH_CONFIG, clean_text
 from forum.search.query import ParsedQuery, QueryError, parse, to_fts5
 
@@ -291,6 +292,10 @@ def _tsquery(query: ParsedQuery) -> Any:
     return expression
 
 
+# The plain text the write path indexed (migration 0008); NULL for posts written before it,
+# whose text is then derived from their Markdown here.
+_SEARCH_TEXT = sa.literal_column("posts.search_text", sa.Text).label("search_text")
+
 _HEADLINE_OPTIONS = (
     f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS}, MinWords=12, "
     'MaxFragments=2, FragmentDelimiter=" … "'
@@ -328,7 +333,9 @@ def _search_postgresql(
         return total, []
     by_id = {
         row.id: row
-        for row in session.execute(_joined(sa.select(*_COLUMNS)).where(Post.id.in_(ids), *where))
+        for row in session.execute(
+            _joined(sa.select(*_COLUMNS, _SEARCH_TEXT)).where(Post.id.in_(ids), *where)
+        )
     }
     rows = [by_id[post_id] for post_id in ids if post_id in by_id]
     if not rows:
@@ -342,7 +349,12 @@ def _search_postgresql(
             ),
             sa.bindparam(
                 "bodies",
-                [clean_text(plain_text(row.body_source)) for row in rows],
+                [
+                    row.search_text
+                    if row.search_text is not None
+                    else clean_text(plain_text(row.body_source))
+                    for row in rows
+                ],
                 type_=postgresql.ARRAY(sa.Text),
             ),
         )
@@ -367,6 +379,33 @@ def _search_postgresql(
     return total, hits
 
 
+def _cache_key(
+    session: Session,
+    viewer: User | None,
+    query: ParsedQuery,
+    filters: SearchFilters,
+    page: int,
+    per_page: int,
+) -> str | None:
+    """Return where these results are cached, or None when they must not be."""
+    connection = session.connection()
+    if not cache.enabled() or generation.has_uncommitted_changes(connection):
+        return None
+    current = generation.current(connection)
+    if current is None:
+        return None
+    author = username_key(filters.author.strip().lstrip("@")) if filters.author else None
+    return cache.key(
+        current,
+        viewer is not None and viewer.is_moderator,
+        query,
+        (filters.board_slug or None, author, filters.solved_only),
+        (filters.since, filters.until, filters.newest_first),
+        page,
+        per_page,
+    )
+
+
 def search(
     session: Session,
     viewer: User | None,
@@ -377,12 +416,22 @@ def search(
 ) -> SearchResults:
     """Return one page of posts matching ``text``, best first (or newest first).
 
+    Best first ranks the newest CANDIDATES matches (every page comes from them). Results are
+    cached until searchable content changes (forum.search.cache).
     Raises QueryError, with a message for a person, when the text cannot be searched for.
     """
     query = parse(text)
+    cache_key = _cache_key(session, viewer, query, filters, page, per_page)
+    if cache_key is not None:
+        cached = cache.get(cache_key)
+        if cached is not None:
+            return cached
     where = [*_visibility(viewer), *_filters(filters)]
     if session.get_bind().dialect.name == "postgresql":
         total, hits = _search_postgresql(session, query, where, filters, page, per_page)
     else:
         total, hits = _search_sqlite(session, query, where, filters, page, per_page)
-    return SearchResults(hits, page, per_page, total, query.words)
+    results = SearchResults(hits, page, per_page, total, query.words)
+    if cache_key is not None:
+        cache.put(cache_key, results)
+    return results
