@@ -28,7 +28,9 @@ def forum(committed_app):  # noqa: ANN001, ANN201
     moderator = make_user("mod")
     moderator.role = "moderator"
     board = make_board("general")
-    thread = posting.create_thread(db.session, author, board, "Payout delays", "Where is my payout?")
+    thread = posting.create_thread(
+        db.session, author, board, "Payout delays", "Where is my payout?"
+    )
     db.session.commit()
     return committed_app, author, moderator, board, thread
 
