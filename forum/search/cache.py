@@ -63,10 +63,10 @@ def get(cache_key: str) -> SearchResults | None:
 def put(cache_key: str, results: SearchResults) -> None:
     store = _store()
     if store is not None:
-        store.set(cache_key, _dump(results))
+        store.set(cache_key, dumps(results))
 
 
-def _dump(results: SearchResults) -> str:
+def dumps(results: SearchResults) -> str:
     data = asdict(results)
     for hit in data["hits"]:
         hit["title_html"] = str(hit["title_html"])
