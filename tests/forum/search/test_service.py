@@ -189,3 +189,21 @@ def test_a_filtered_search_still_ranks_titles_first(member, board, monkeypatch, 
     results = _search("escrow", author="ann")
     assert results.total == 3
     assert "Escrow explained" in _titles(results)[0].replace("<mark>", "").replace("</mark>", "")
+
+
+@pytest.mark.parametrize("window", [1, 3, 5000])
+def test_postgresql_finds_the_same_newest_matches_whatever_its_window(
+    member, board, monkeypatch, window
+) -> None:
+    # PostgreSQL looks among the newest WINDOW posts first, then in the GIN index.
+    monkeypatch.setattr(service, "WINDOW", window)
+    monkeypatch.setattr(service, "CANDIDATES", 4)
+    matching = []
+    for n in range(6):
+        thread = posting.create_thread(db.session, member, board, f"Thread {n}", "Escrow note")
+        matching.append(thread.id)
+        posting.create_thread(db.session, member, board, f"Other {n}", "Nothing here")
+    results = search(db.session, None, "escrow", SearchFilters(newest_first=True), 1, 10)
+    assert results.total == 4  # the candidates: the 4 newest of 6 matches
+    assert [hit.thread_id for hit in results.hits] == matching[::-1][:4]
+    assert all("<mark>" in str(hit.snippet_html) for hit in results.hits)
