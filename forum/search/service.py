@@ -169,7 +169,7 @@ def _joined(statement: sa.Select, *, authors: bool = True) -> sa.Select:
 
 # An author or board with at most this many posts is searched from its posts (each looked up
 # in the index) rather than from the matches (each checked against the filter).
-SMALL_SET = 500
+SMALL_SET = 200
 
 
 def _small_set(session: Session, filters: SearchFilters) -> sa.Select | None:

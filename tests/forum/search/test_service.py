@@ -120,7 +120,7 @@ def test_removed_posts_threads_and_staff_boards_are_hidden_from_members(
     assert sum(hit.removed for hit in staff.hits) == 2
 
 
-@pytest.mark.parametrize("small_set", [500, 0], ids=["from-filter", "from-matches"])
+@pytest.mark.parametrize("small_set", [200, 0], ids=["from-filter", "from-matches"])
 @pytest.mark.parametrize("newest_first", [False, True], ids=["best", "newest"])
 def test_filters_board_author_solved_and_dates(
     member, other_member, board, monkeypatch, small_set, newest_first
@@ -180,7 +180,7 @@ def test_engine_syntax_never_leaks(member, board, text) -> None:
         assert str(error)
 
 
-@pytest.mark.parametrize("small_set", [500, 0], ids=["from-filter", "from-matches"])
+@pytest.mark.parametrize("small_set", [200, 0], ids=["from-filter", "from-matches"])
 def test_a_filtered_search_still_ranks_titles_first(member, board, monkeypatch, small_set) -> None:
     monkeypatch.setattr(service, "SMALL_SET", small_set)
     posting.create_thread(db.session, member, board, "General question", "About escrow, briefly.")
