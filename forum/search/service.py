@@ -170,15 +170,17 @@ def _joined(statement: sa.Select, *, authors: bool = True) -> sa.Select:
 # An author or board with at most this many posts is searched from its posts (each looked up
 # in the index) rather than from the matches (each checked against the filter).
 SMALL_SET = 200
+LOOKUP_COST = 200
 
 
-def _small_set(session: Session, filters: SearchFilters) -> sa.Select | None:
+def _small_set(session: Session, filters: SearchFilters, matches: sa.Select) -> sa.Select | None:
     """Return the ids of the posts of the filtered author or board when they are few.
 
     FTS5 reads matches newest first and the filters are checked on each, so a filter that
     few matches pass (an author's dozens of posts among tens of thousands of matches) would
     read them all; looking each of those few posts up in the index instead costs tens of
-    microseconds a post. Counting stops at SMALL_SET + 1 (an index range).
+    microseconds a post, up to a millisecond for a word with a long match list, so only
+    when the matches outnumber the posts LOOKUP_COST to one. Counting stops early on both.
     """
     sets = []
     if filters.author:
@@ -194,7 +196,12 @@ def _small_set(session: Session, filters: SearchFilters) -> sa.Select | None:
         )
     for posts in sets:
         counted = sa.select(sa.func.count()).select_from(posts.limit(SMALL_SET + 1).subquery())
-        if (session.scalar(counted) or 0) <= SMALL_SET:
+        few = session.scalar(counted) or 0
+        if few > SMALL_SET:
+            continue
+        enough = max(1, few) * LOOKUP_COST
+        counted = sa.select(sa.func.count()).select_from(matches.limit(enough).subquery())
+        if (session.scalar(counted) or 0) >= enough:
             return posts
     return None
 
@@ -315,7 +322,7 @@ def _search_sqlite(
     # The newest matches are the candidates: FTS5 reads its matches in rowid (post id) order
     # and stops after CANDIDATES visible ones, so neither bm25 nor the count ever looks at
     # more than that however common the words are.
-    small = _small_set(session, filters)
+    small = _small_set(session, filters, sa.select(fts.c.rowid).select_from(fts).where(match))
     if small is None:
         candidates = (
             matching(

@@ -127,6 +127,7 @@ def test_filters_board_author_solved_and_dates(
 ) -> None:
     # A few posts of an author or board are looked up one by one; many, from the matches.
     monkeypatch.setattr(service, "SMALL_SET", small_set)
+    monkeypatch.setattr(service, "LOOKUP_COST", 0)
     _search = partial(_search_with, newest_first=newest_first)
     other_board = make_board("other")
     asked = posting.create_thread(db.session, member, board, "Tax forms", "Which tax form?")
@@ -183,6 +184,7 @@ def test_engine_syntax_never_leaks(member, board, text) -> None:
 @pytest.mark.parametrize("small_set", [200, 0], ids=["from-filter", "from-matches"])
 def test_a_filtered_search_still_ranks_titles_first(member, board, monkeypatch, small_set) -> None:
     monkeypatch.setattr(service, "SMALL_SET", small_set)
+    monkeypatch.setattr(service, "LOOKUP_COST", 0)
     posting.create_thread(db.session, member, board, "General question", "About escrow, briefly.")
     posting.create_thread(db.session, member, board, "Escrow explained", "How it works.")
     posting.create_thread(db.session, member, board, "Another", "More on escrow here.")
