@@ -87,6 +87,8 @@ def from_environment(instance_path: Path, environ: dict[str, str] | None = None)
         "POSTS_PER_PAGE": 20,
         "THREADS_PER_PAGE": 30,
         "SEARCH_RESULTS_PER_PAGE": 20,
+        # Search results cached until searchable content changes (forum/search/cache.py).
+        "SEARCH_CACHE": env.get("SEARCH_CACHE", "true").lower() != "false",
         # Where this site is reached from outside: the links in emails start with it.
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000"),
         # smtp://user:password@host:587 (STARTTLS) or smtps://…:465; unset prints emails.

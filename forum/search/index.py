@@ -1,7 +1,8 @@
 """Keeping the search index current: called by the write path, in the same transaction.
 
 SQLite: an FTS5 table ``post_search`` (rowid = post id; columns title, body). PostgreSQL: a
-``search_vector`` tsvector column on ``posts`` with a GIN index. Neither is in the ORM
+``search_vector`` tsvector column on ``posts`` with a GIN index, and the indexed body text
+in ``search_text`` (for headlines). Neither is in the ORM
 metadata (see forum.search.schema); both are made by migration 0004_discovery.
 The thread title is indexed with the first post only, so a title word finds the thread once,
 not once per reply. Only plain text is indexed, never Markdown or HTML.
@@ -24,10 +25,12 @@ TEXT_SEARCH_CONFIG = "english"
 _SQLITE_UPSERT = sa.text(
     "INSERT OR REPLACE INTO post_search (rowid, title, body) VALUES (:id, :title, :body)"
 )
+# search_text keeps the indexed plain text, for headlines (migration 0008).
 _POSTGRESQL_UPDATE = sa.text(
     "UPDATE posts SET search_vector = "
     "setweight(to_tsvector('english', :title), 'A') || "
-    "setweight(to_tsvector('english', :body), 'B') "
+    "setweight(to_tsvector('english', :body), 'B'), "
+    "search_text = :body "
     "WHERE id = :id"
 )
 

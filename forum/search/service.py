@@ -23,6 +23,7 @@ from forum.accounts.models import User
 from forum.accounts.service import username_key
 from forum.boards.models import Board, Post, Thread
 from forum.markup import plain_text
+from forum.search import cache, generation
 from forum.search.index import MARK_END, MARK_START, TEXT_SEARCH_CONFIG, clean_text
 from forum.search.query import ParsedQuery, QueryError, parse, to_fts5
 
@@ -31,6 +32,9 @@ __all__ = ["QueryError", "SearchFilters", "SearchHit", "SearchResults", "highlig
 # Counting every match of a common word costs as much as the search; past this many the page
 # says "more than 1,000" instead.
 MAX_COUNTED = 1000
+# Ranking looks only at the newest matches, one more than are counted: every page of results
+# comes from them, and their number says whether there are "more than 1,000".
+CANDIDATES = MAX_COUNTED + 1
 SNIPPET_WORDS = 30
 
 
@@ -126,7 +130,10 @@ def _filters(filters: SearchFilters) -> list[Any]:
     if filters.board_slug:
         clauses.append(Board.slug == filters.board_slug)
     if filters.author:
-        clauses.append(User.username_key == username_key(filters.author.strip().lstrip("@")))
+        # The author's id, not a join: candidates are read without the users table.
+        key = username_key(filters.author.strip().lstrip("@"))
+        author = sa.select(User.id).where(User.username_key == key).scalar_subquery()
+        clauses.append(Post.author_id == author)
     if filters.solved_only:
         clauses.append(Thread.solution_post_id.is_not(None))
     if filters.since:
@@ -153,12 +160,50 @@ _COLUMNS = (
 )
 
 
-def _joined(statement: sa.Select) -> sa.Select:
-    return (
-        statement.join(Thread, Thread.id == Post.thread_id)
-        .join(Board, Board.id == Thread.board_id)
-        .join(User, User.id == Post.author_id)
+def _joined(statement: sa.Select, *, authors: bool = True) -> sa.Select:
+    statement = statement.join(Thread, Thread.id == Post.thread_id).join(
+        Board, Board.id == Thread.board_id
     )
+    return statement.join(User, User.id == Post.author_id) if authors else statement
+
+
+# An author or board with at most this many posts is searched from its posts (each looked up
+# in the index) rather than from the matches (each checked against the filter).
+SMALL_SET = 200
+LOOKUP_COST = 200
+
+
+def _small_set(session: Session, filters: SearchFilters, matches: sa.Select) -> sa.Select | None:
+    """Return the ids of the posts of the filtered author or board when they are few.
+
+    FTS5 reads matches newest first and the filters are checked on each, so a filter that
+    few matches pass (an author's dozens of posts among tens of thousands of matches) would
+    read them all; looking each of those few posts up in the index instead costs tens of
+    microseconds a post, up to a millisecond for a word with a long match list, so only
+    when the matches outnumber the posts LOOKUP_COST to one. Counting stops early on both.
+    """
+    sets = []
+    if filters.author:
+        key = username_key(filters.author.strip().lstrip("@"))
+        author = sa.select(User.id).where(User.username_key == key).scalar_subquery()
+        sets.append(sa.select(Post.id).where(Post.author_id == author))
+    if filters.board_slug:
+        sets.append(
+            sa.select(Post.id)
+            .join(Thread, Thread.id == Post.thread_id)
+            .join(Board, Board.id == Thread.board_id)
+            .where(Board.slug == filters.board_slug)
+        )
+    for posts in sets:
+        counted = sa.select(sa.func.count()).select_from(posts.limit(SMALL_SET + 1).subquery())
+        few = session.scalar(counted) or 0
+        if few > SMALL_SET:
+            continue
+        enough = max(1, few) * LOOKUP_COST
+        counted = sa.select(sa.func.count()).select_from(matches.limit(enough).subquery())
+        if (session.scalar(counted) or 0) >= enough:
+            return posts
+    return None
 
 
 def _hit(row: Any, title_html: Markup, snippet_html: Markup) -> SearchHit:
@@ -183,6 +228,79 @@ def _count(session: Session, matches: sa.Select) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
 
 
+def _page_of_candidates(
+    session: Session,
+    candidates: sa.Subquery,
+    rank: Any,
+    filters: SearchFilters,
+    page: int,
+    per_page: int,
+    complete: Any = None,
+) -> tuple[int, list[int]]:
+    """Return the number of candidates and the ids of the page's posts among them.
+
+    One query: the window count is taken over every candidate, before the page's LIMIT.
+    ``complete`` (PostgreSQL's windows) is a boolean expression selected alongside: when it
+    is false, the count is returned negated (not every post was looked at).
+    """
+    order = (
+        (candidates.c.created_at.desc(), candidates.c.id.desc())
+        if filters.newest_first
+        else (rank, candidates.c.id.desc())
+    )
+    columns = [candidates.c.id, sa.func.count().over().label("total")]
+    if complete is not None:
+        columns.append(complete.label("complete"))
+    rows = session.execute(
+        sa.select(*columns).order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    if rows:
+        if complete is not None and not rows[0].complete:
+            return -rows[0].total, [row.id for row in rows]
+        return rows[0].total, [row.id for row in rows]
+    if complete is not None:
+        return -1, []  # nothing here: look further
+    if page == 1:
+        return 0, []
+    # Past the last page: the count alone, for the page to say how many there are.
+    return session.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, []
+
+
+def _page_of_small_set(
+    session: Session,
+    fts: Any,
+    match: Any,
+    matching: Any,
+    small: sa.Select,
+    filters: SearchFilters,
+) -> tuple[int, list[int]]:
+    """Return the number of candidates among a few posts, and their ids in order.
+
+    Each post is looked up in the index (by rowid, in ascending order: FTS5 reads a whole
+    match list into memory to go through it backwards). bm25 is asked for afterwards, in one
+    pass over the candidates' rowid range without ORDER BY: asked per lookup, or with ORDER
+    BY rank, FTS5 computes it for every match.
+    """
+    rows = session.execute(
+        matching(Post.id, Post.created_at, authors=False)
+        .where(fts.c.rowid.in_(small))
+        .order_by(Post.id.desc())
+        .limit(CANDIDATES)
+    ).all()
+    if filters.newest_first or not rows:
+        rows.sort(key=lambda row: (row.created_at, row.id), reverse=True)
+        return len(rows), [row.id for row in rows]
+    ids = [row.id for row in rows]
+    ranks = dict(
+        session.execute(
+            sa.select(fts.c.rowid, fts.c.rank)
+            .select_from(fts)
+            .where(match, fts.c.rowid.between(min(ids), max(ids)), (fts.c.rowid + 0).in_(ids))
+        ).all()
+    )
+    return len(ids), sorted(ids, key=lambda post_id: (ranks.get(post_id, 0.0), -post_id))
+
+
 def _search_sqlite(
     session: Session,
     query: ParsedQuery,
@@ -195,20 +313,37 @@ def _search_sqlite(
     table = sa.literal_column("post_search")
     match = table.op("MATCH")(to_fts5(query))
 
-    def matching(*columns: Any) -> sa.Select:
+    def matching(*columns: Any, authors: bool = True) -> sa.Select:
         return _joined(
-            sa.select(*columns).select_from(fts).join(Post, Post.id == fts.c.rowid)
-        ).where(match)
+            sa.select(*columns).select_from(fts).join(Post, Post.id == fts.c.rowid),
+            authors=authors,
+        ).where(match, *where)
 
-    total = _count(session, matching(Post.id).where(*where))
-    order = (
-        (Post.created_at.desc(), Post.id.desc())
-        if filters.newest_first
-        else (fts.c.rank, Post.id.desc())
-    )
-    # One pass: SQLite keeps only the best rows in its sorter, and FTS5 makes snippets from
-    # the text it stores. (Looking the page's rows up again by rowid would reload the whole
-    # match list once per row.)
+    # The newest matches are the candidates: FTS5 reads its matches in rowid (post id) order
+    # and stops after CANDIDATES visible ones, so neither bm25 nor the count ever looks at
+    # more than that however common the words are.
+    small = _small_set(session, filters, sa.select(fts.c.rowid).select_from(fts).where(match))
+    if small is None:
+        candidates = (
+            matching(
+                Post.id.label("id"), Post.created_at.label("created_at"), fts.c.rank, authors=False
+            )
+            .order_by(fts.c.rowid.desc())
+            .limit(CANDIDATES)
+            .subquery("candidates")
+        )
+        total, ids = _page_of_candidates(
+            session, candidates, candidates.c.rank, filters, page, per_page
+        )
+    else:
+        total, ids = _page_of_small_set(session, fts, match, matching, small, filters)
+        ids = ids[(page - 1) * per_page : page * per_page]
+    if not ids:
+        return total, []
+    # Highlights and snippets for the page's posts only. FTS5 makes them while it matches,
+    # so the match is read again, but only between the page's lowest and highest post ids
+    # (FTS5 seeks to a rowid range; looking each post up by rowid re-reads the match list
+    # once per post).
     rows = session.execute(
         matching(
             *_COLUMNS,
@@ -216,14 +351,14 @@ def _search_sqlite(
             sa.func.snippet(table, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS).label(
                 "body_marked"
             ),
-        )
-        .where(*where)
-        .order_by(*order)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        ).where(fts.c.rowid.between(min(ids), max(ids)), Post.id.in_(ids))
     ).all()
+    by_id = {row.id: row for row in rows}
     hits = []
-    for row in rows:
+    for post_id in ids:
+        row = by_id.get(post_id)
+        if row is None:  # removed between the two queries
+            continue
         # Only a first post carries the title in the index; replies show it unmarked.
         title = highlight(row.title_marked) if row.title_marked else escape(row.title)
         hits.append(_hit(row, Markup(title), highlight(row.body_marked)))  # noqa: S704
@@ -248,11 +383,20 @@ def _tsquery(query: ParsedQuery) -> Any:
     return expression
 
 
+# The plain text the write path indexed (migration 0008); NULL for posts written before it,
+# whose text is then derived from their Markdown here.
+_SEARCH_TEXT = sa.literal_column("posts.search_text", sa.Text).label("search_text")
+
 _HEADLINE_OPTIONS = (
     f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS}, MinWords=12, "
     'MaxFragments=2, FragmentDelimiter=" … "'
 )
 _TITLE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"
+
+
+# Posts read newest first (from the primary key) before the matches are looked for in the
+# GIN index instead.
+WINDOW = 5000
 
 
 def _search_postgresql(
@@ -265,71 +409,124 @@ def _search_postgresql(
 ) -> tuple[int, list[SearchHit]]:
     vector = sa.literal_column("posts.search_vector")
     tsquery = _tsquery(query)
-    total = _count(
-        session,
-        _joined(sa.select(Post.id).select_from(Post)).where(vector.op("@@")(tsquery), *where),
-    )
-    rank = sa.func.ts_rank_cd(vector, tsquery)
-    # Rank every match on narrow rows first, then fetch the page's posts: sorting whole rows
-    # (bodies included) of thousands of matches is what makes a search slow.
-    page_ids = (
-        _joined(sa.select(Post.id, Post.created_at, rank.label("rank")).select_from(Post))
-        .where(vector.op("@@")(tsquery), *where)
-        .order_by(
-            *(
-                (Post.created_at.desc(), Post.id.desc())
-                if filters.newest_first
-                else (rank.desc(), Post.id.desc())
+
+    def boundary(window: int) -> Any:
+        newest = sa.select(Post.id).order_by(Post.id.desc()).offset(window).limit(1)
+        return newest.scalar_subquery()
+
+    def candidates(window: int | None) -> sa.Subquery:  # None: every post
+        statement = _joined(
+            sa.select(
+                Post.id.label("id"), Post.created_at.label("created_at"), vector.label("vector")
+            ).select_from(Post),
+            authors=False,
+        ).where(vector.op("@@")(tsquery), *where)
+        if window is not None:
+            statement = statement.where(Post.id > sa.func.coalesce(boundary(window), 0)).order_by(
+                Post.id.desc()
             )
-        )
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .subquery("page_ids")
-    )
-    order = (
-        (page_ids.c.created_at.desc(), page_ids.c.id.desc())
-        if filters.newest_first
-        else (page_ids.c.rank.desc(), page_ids.c.id.desc())
-    )
-    rows = session.execute(
-        _joined(
-            sa.select(*_COLUMNS).select_from(page_ids).join(Post, Post.id == page_ids.c.id)
-        ).order_by(*order)
-    ).all()
-    if not rows:
+        else:
+            # "+ 0": not the primary key's order, so the planner takes the GIN index.
+            statement = statement.order_by((Post.id + 0).desc())
+        return statement.limit(CANDIDATES).subquery("candidates")
+
+    # The newest matches are the candidates; only they are counted and ranked, so
+    # ts_rank_cd never reads more than CANDIDATES vectors. First among the newest WINDOW
+    # posts, read newest first from the primary key: a word in a fifth of the posts or more
+    # has its 1,001 newest matches there. Otherwise (or when the window is the whole table)
+    # from the GIN index: every match is read, without ranking, then sorted by id. (Left to
+    # choose, the planner reads the primary key for phrases and filters it takes for
+    # common, and then reads the whole table: 200 ms on 100,000 posts.)
+    found = candidates(WINDOW)
+    rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
+    complete = boundary(WINDOW).is_(None)
+    total, ids = _page_of_candidates(session, found, rank, filters, page, per_page, complete)
+    if total < 0 and -total < CANDIDATES:
+        found = candidates(None)
+        rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
+        total, ids = _page_of_candidates(session, found, rank, filters, page, per_page)
+    total = abs(total)
+    if not ids:
         return total, []
-    # Headlines are made from the plain text of just this page's posts, in one query.
+    config = _CONFIG
+    # Headlines for the page's posts only, from the plain text stored with the index.
+    title = sa.func.replace(sa.func.replace(Thread.title, MARK_START, " "), MARK_END, " ")
+    by_id = {
+        row.id: row
+        for row in session.execute(
+            _joined(
+                sa.select(
+                    *_COLUMNS,
+                    _SEARCH_TEXT,
+                    sa.func.ts_headline(config, title, tsquery, _TITLE_OPTIONS).label(
+                        "title_headline"
+                    ),
+                    sa.func.ts_headline(
+                        config, sa.literal_column("posts.search_text"), tsquery, _HEADLINE_OPTIONS
+                    ).label("body_headline"),
+                )
+            ).where(Post.id.in_(ids), *where)
+        )
+    }
+    rows = [by_id[post_id] for post_id in ids if post_id in by_id]
+    # Posts indexed before migration 0008 have no stored text: theirs is derived here.
+    legacy = _legacy_headlines(session, tsquery, [row for row in rows if row.search_text is None])
+    hits = []
+    for row in rows:
+        body = legacy.get(row.id, row.body_headline)
+        hits.append(_hit(row, highlight(row.title_headline), highlight(body)))
+    return total, hits
+
+
+def _legacy_headlines(session: Session, tsquery: Any, rows: list[Any]) -> dict[int, str]:
+    if not rows:
+        return {}
     texts = (
         sa.func.unnest(
             sa.bindparam("ids", [row.id for row in rows], type_=postgresql.ARRAY(sa.Integer)),
-            sa.bindparam(
-                "titles", [clean_text(row.title) for row in rows], type_=postgresql.ARRAY(sa.Text)
-            ),
             sa.bindparam(
                 "bodies",
                 [clean_text(plain_text(row.body_source)) for row in rows],
                 type_=postgresql.ARRAY(sa.Text),
             ),
         )
-        .table_valued("id", "title", "body")
+        .table_valued("id", "body")
         .render_derived()
     )
-    config = _CONFIG
-    headlines = {
-        line.id: line
-        for line in session.execute(
+    return dict(
+        session.execute(
             sa.select(
-                texts.c.id,
-                sa.func.ts_headline(config, texts.c.title, tsquery, _TITLE_OPTIONS).label("title"),
-                sa.func.ts_headline(config, texts.c.body, tsquery, _HEADLINE_OPTIONS).label("body"),
+                texts.c.id, sa.func.ts_headline(_CONFIG, texts.c.body, tsquery, _HEADLINE_OPTIONS)
             )
-        )
-    }
-    hits = [
-        _hit(row, highlight(headlines[row.id].title), highlight(headlines[row.id].body))
-        for row in rows
-    ]
-    return total, hits
+        ).all()
+    )
+
+
+def _cache_key(
+    session: Session,
+    viewer: User | None,
+    query: ParsedQuery,
+    filters: SearchFilters,
+    page: int,
+    per_page: int,
+) -> str | None:
+    """Return where these results are cached, or None when they must not be."""
+    connection = session.connection()
+    if not cache.enabled() or generation.has_uncommitted_changes(connection):
+        return None
+    current = generation.current(connection)
+    if current is None:
+        return None
+    author = username_key(filters.author.strip().lstrip("@")) if filters.author else None
+    return cache.key(
+        current,
+        viewer is not None and viewer.is_moderator,
+        query,
+        (filters.board_slug or None, author, filters.solved_only),
+        (filters.since, filters.until, filters.newest_first),
+        page,
+        per_page,
+    )
 
 
 def search(
@@ -342,12 +539,22 @@ def search(
 ) -> SearchResults:
     """Return one page of posts matching ``text``, best first (or newest first).
 
+    Best first ranks the newest CANDIDATES matches (every page comes from them). Results are
+    cached until searchable content changes (forum.search.cache).
     Raises QueryError, with a message for a person, when the text cannot be searched for.
     """
     query = parse(text)
+    cache_key = _cache_key(session, viewer, query, filters, page, per_page)
+    if cache_key is not None:
+        cached = cache.get(cache_key)
+        if cached is not None:
+            return cached
     where = [*_visibility(viewer), *_filters(filters)]
     if session.get_bind().dialect.name == "postgresql":
         total, hits = _search_postgresql(session, query, where, filters, page, per_page)
     else:
         total, hits = _search_sqlite(session, query, where, filters, page, per_page)
-    return SearchResults(hits, page, per_page, total, query.words)
+    results = SearchResults(hits, page, per_page, total, query.words)
+    if cache_key is not None:
+        cache.put(cache_key, results)
+    return results

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
+from forum import fragments
 from forum.boards import reading
 from forum.extensions import db
-from forum.search import service
+from forum.search import cache, service
 from forum.search.forms import SearchForm
 
 bp = Blueprint("search", __name__)
@@ -54,6 +56,23 @@ def search():  # noqa: ANN201
     elif text:
         problem = "Please correct the marked fields."
     # A search that cannot run is advice, not an error: the page says what to change.
+    # The content is the same for every request with the same arguments, board list and
+    # results (its key holds all of them), so it is rendered once.
+    key = fragments.key_of(
+        "search-page",
+        request.query_string,
+        [(choice.value, choice.label) for choice in form.board.choices],
+        problem,
+        cache.dumps(results) if results is not None else None,
+    )
+    content = fragments.cached(
+        key,
+        lambda: render_template(
+            "search/_content.html", form=form, results=results, problem=problem, searched=text
+        ),
+    )
     return render_template(
-        "search/results.html", form=form, results=results, problem=problem, searched=text
+        "search/results.html",
+        content=Markup(content),  # noqa: S704 - rendered by Jinja above, autoescaped
+        searched=text,
     )

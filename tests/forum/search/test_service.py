@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -10,12 +11,16 @@ import sqlalchemy as sa
 from forum.boards import posting
 from forum.boards.models import Post
 from forum.extensions import db
+from forum.search import service
 from forum.search.service import SearchFilters, highlight, search
 from tests.conftest import make_board, make_user
 
 
 def _search(text: str, viewer=None, **filters):  # noqa: ANN001, ANN003, ANN202
     return search(db.session, viewer, text, SearchFilters(**filters))
+
+
+_search_with = _search
 
 
 def _titles(results) -> list[str]:  # noqa: ANN001
@@ -115,7 +120,15 @@ def test_removed_posts_threads_and_staff_boards_are_hidden_from_members(
     assert sum(hit.removed for hit in staff.hits) == 2
 
 
-def test_filters_board_author_solved_and_dates(member, other_member, board) -> None:
+@pytest.mark.parametrize("small_set", [200, 0], ids=["from-filter", "from-matches"])
+@pytest.mark.parametrize("newest_first", [False, True], ids=["best", "newest"])
+def test_filters_board_author_solved_and_dates(
+    member, other_member, board, monkeypatch, small_set, newest_first
+) -> None:
+    # A few posts of an author or board are looked up one by one; many, from the matches.
+    monkeypatch.setattr(service, "SMALL_SET", small_set)
+    monkeypatch.setattr(service, "LOOKUP_COST", 0)
+    _search = partial(_search_with, newest_first=newest_first)
     other_board = make_board("other")
     asked = posting.create_thread(db.session, member, board, "Tax forms", "Which tax form?")
     answer = posting.reply(db.session, other_member, asked, "The W-8 tax form.")
@@ -166,3 +179,33 @@ def test_engine_syntax_never_leaks(member, board, text) -> None:
         _search(text)
     except ValueError as error:  # QueryError: a message for a person
         assert str(error)
+
+
+@pytest.mark.parametrize("small_set", [200, 0], ids=["from-filter", "from-matches"])
+def test_a_filtered_search_still_ranks_titles_first(member, board, monkeypatch, small_set) -> None:
+    monkeypatch.setattr(service, "SMALL_SET", small_set)
+    monkeypatch.setattr(service, "LOOKUP_COST", 0)
+    posting.create_thread(db.session, member, board, "General question", "About escrow, briefly.")
+    posting.create_thread(db.session, member, board, "Escrow explained", "How it works.")
+    posting.create_thread(db.session, member, board, "Another", "More on escrow here.")
+    results = _search("escrow", author="ann")
+    assert results.total == 3
+    assert "Escrow explained" in _titles(results)[0].replace("<mark>", "").replace("</mark>", "")
+
+
+@pytest.mark.parametrize("window", [1, 3, 5000])
+def test_postgresql_finds_the_same_newest_matches_whatever_its_window(
+    member, board, monkeypatch, window
+) -> None:
+    # PostgreSQL looks among the newest WINDOW posts first, then in the GIN index.
+    monkeypatch.setattr(service, "WINDOW", window)
+    monkeypatch.setattr(service, "CANDIDATES", 4)
+    matching = []
+    for n in range(6):
+        thread = posting.create_thread(db.session, member, board, f"Thread {n}", "Escrow note")
+        matching.append(thread.id)
+        posting.create_thread(db.session, member, board, f"Other {n}", "Nothing here")
+    results = search(db.session, None, "escrow", SearchFilters(newest_first=True), 1, 10)
+    assert results.total == 4  # the candidates: the 4 newest of 6 matches
+    assert [hit.thread_id for hit in results.hits] == matching[::-1][:4]
+    assert all("<mark>" in str(hit.snippet_html) for hit in results.hits)
