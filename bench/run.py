@@ -254,6 +254,11 @@ def prepare(database_url: str, env: dict[str, str]) -> object:
             for extra in seed.EXTRA_SEEDERS:
                 extra(connection, db.metadata, seeded)
         print(f"seeded in {time.monotonic() - started:.0f}s", flush=True)
+        if db.engine.dialect.name == "postgresql":
+            # Fresh statistics and no dead rows from the seed's updates, as autovacuum would
+            # leave them on a live server (a server may run without it).
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
         db.engine.dispose()
     return seeded
 
