@@ -43,7 +43,7 @@ class Case:
         if result.errors:
             misses.append(f"{result.errors} failed responses")
         if self.min_ratio is not None and result.ratio < self.min_ratio:
-            misses.append(f"ratio {result.ratio:.2f} is below {self.min_ratio:.2f}")
+            misses.append(f"ratio {result.ratio:.3f} is below {self.min_ratio:.2f}")
         if self.max_p99_ms is not None and result.p99_ms > self.max_p99_ms:
             misses.append(f"p99 {result.p99_ms:.1f} ms is above {self.max_p99_ms:.0f} ms")
         if self.min_events_per_second is not None:
