@@ -49,3 +49,17 @@ def test_template_urls_follow_the_script_root(app, board) -> None:
     assert 'href="/forum/b/general"' in mounted and 'href="/b/general"' not in mounted
     again = client.get(f"/t/{thread.id}").get_data(as_text=True)
     assert 'href="/forum/' not in again
+
+
+def test_pagination_links_ignore_query_arguments_named_like_url_for_options(app, board) -> None:
+    author = make_user()
+    thread = posting.create_thread(db.session, author, board, "A long thread", "first")
+    for number in range(app.config["POSTS_PER_PAGE"]):
+        posting.reply(db.session, author, thread, f"reply {number}")
+    db.session.commit()
+    hostile = "?_external=1&_scheme=javascript&_anchor=%0Aalert(1)&_method=x"
+    response = app.test_client().get(f"/t/{thread.id}{hostile}")
+    assert response.status_code == 200  # url_for refused "_method" with a 500 before
+    html = response.get_data(as_text=True)
+    assert f'href="/t/{thread.id}?page=2"' in html
+    assert not re.search(r"href=\"[^\"/]*:", html.replace('href="http://', 'href="/'))
