@@ -1,8 +1,11 @@
-"""Deciding whether a redirect target stays on this site."""
+"""Deciding whether a redirect target stays on this site, and what of a request may be
+passed on to a URL we build."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
+
+from flask import request
 
 
 def safe_local_path(target: str | None, default: str = "/") -> str:
@@ -21,3 +24,13 @@ def safe_local_path(target: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
+
+
+def query_values() -> dict[str, str]:
+    """Return the request's query arguments to pass on to ``url_for`` as values.
+
+    Those named like url_for's own options (``_external``, ``_scheme``, ``_anchor``,
+    ``_method``) are dropped: passed on, ``?_external=1&_scheme=javascript`` would make the
+    built URL whatever the visitor's link chose, and ``?_method=x`` an error.
+    """
+    return {k: v for k, v in request.args.to_dict().items() if not k.startswith("_")}

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, request, url_for
 
 from forum.database import utcnow
+from forum.redirects import query_values
 
 
 def format_datetime(value: datetime | None) -> str:
@@ -39,14 +40,8 @@ def time_ago(value: datetime | None, now: datetime | None = None) -> str:
 
 
 def url_for_page(page: int) -> str:
-    """Return the current URL with another ``page`` query value.
-
-    Query arguments named like url_for's own options (``_external``, ``_scheme``,
-    ``_anchor``…) are dropped: passed on, ``?_external=1&_scheme=javascript`` would have made
-    the pagination links whatever URL the visitor's link chose.
-    """
-    query = {k: v for k, v in request.args.to_dict().items() if not k.startswith("_")}
-    args: dict[str, Any] = {**request.view_args, **query}  # type: ignore[dict-item]
+    """Return the current URL with another ``page`` query value."""
+    args: dict[str, Any] = {**request.view_args, **query_values()}  # type: ignore[dict-item]
     args["page"] = page
     return url_for(request.endpoint or "boards.index", **args)
 

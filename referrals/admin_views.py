@@ -17,6 +17,7 @@ from forum.database import utcnow
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
 from forum.guards import role_required
+from forum.redirects import query_values
 from referrals import (
     affiliates,
     attribution,
@@ -366,7 +367,7 @@ def reverse(reward_id: int) -> Any:
         )  # fmt: skip
         db.session.commit()
         flash(f"Reward {reward.id} is reversed.", "success")
-        return redirect(url_for(".reward_list", **request.args))
+        return redirect(url_for(".reward_list", **query_values()))
     return _rewards_page({reward_id: form}, 422)
 
 
