@@ -56,8 +56,16 @@ def live_token(stress_app) -> str:  # noqa: ANN001
 def test_the_live_server_answers_every_generated_request_by_its_document(
     case, server, live_token, tally
 ) -> None:  # noqa: ANN001
-    response = case.call_and_validate(
+    response = case.call(
         base_url=server.base_url, headers={"Authorization": f"Bearer {live_token}"}, timeout=60
     )
+    if response.status_code == 414 and not response.headers.get("Content-Type", "").startswith(
+        "application/json"
+    ):
+        # A request line past gunicorn's limit (4,094 bytes) is refused by gunicorn itself,
+        # with its own HTML page, before the app sees it (a reverse proxy does the same).
+        tally.add("schemathesis against gunicorn", refused_by_gunicorn_414=1)
+        return
+    case.validate_response(response)
     assert response.status_code < 500
     tally.add("schemathesis against gunicorn", generated_cases=1)
