@@ -71,11 +71,39 @@ def _postgresql_available() -> str | None:
     return None
 
 
+def require_postgresql() -> None:
+    """Skip the test when PostgreSQL does not answer; under CI, fail it instead."""
+    problem = _postgresql_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI and unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+
+
+def require_redis(url: str) -> Any:
+    """Return a client of the Redis at ``url``; skip the test when it does not answer, and
+    under CI fail it instead (the machine CI runs on has Redis at 127.0.0.1:6379)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if IN_CI:
+            pytest.fail(f"Redis is required under CI and unreachable at {url}: {exc}")
+        pytest.skip(f"Redis unreachable at {url}: {exc}")
+    return client
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "database_kind" in metafunc.fixturenames:
         kinds = ["sqlite", "postgresql"]
         if os.environ.get("TOWNHALL_TEST_DATABASES"):
             kinds = os.environ["TOWNHALL_TEST_DATABASES"].split(",")
+        # A test of one database's own mechanism (a trigger) is made only for that one.
+        marker = metafunc.definition.get_closest_marker("databases")
+        if marker is not None:
+            kinds = [kind for kind in kinds if kind in marker.args]
         metafunc.parametrize("database_kind", kinds, scope="session")
 
 
@@ -86,11 +114,7 @@ def database_url(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -
         path = tmp_path_factory.mktemp("db") / "townhall.sqlite3"
         url = f"sqlite:///{path}"
     else:
-        problem = _postgresql_available()
-        if problem:
-            if IN_CI:
-                pytest.fail(f"PostgreSQL is required under CI and unreachable: {problem}")
-            pytest.skip(f"PostgreSQL unreachable: {problem}")
+        require_postgresql()
         engine = sa.create_engine(postgresql_base_url())
         with engine.begin() as connection:
             connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {postgresql_schema()} CASCADE"))

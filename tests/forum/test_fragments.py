@@ -16,7 +16,7 @@ from forum.database import utcnow
 from forum.extensions import db
 from forum.moderation import removals, sanctions, threads
 from forum.moderation.models import Action
-from tests.conftest import Browser, make_user
+from tests.conftest import Browser, make_user, require_redis
 
 
 @pytest.fixture
@@ -134,12 +134,8 @@ def test_the_memory_store_keeps_to_its_size() -> None:
 
 
 def test_two_processes_share_fragments_in_redis(app, database_url) -> None:  # noqa: ANN001
-    redis = pytest.importorskip("redis")
     url = "redis://127.0.0.1:6379/9"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    require_redis(url)
     config = {**app.config, "CACHE_REDIS_URL": url}
     config.pop("SERVER_NAME", None)
     one, two = create_app(config), create_app(config)

@@ -13,7 +13,6 @@ import textwrap
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from flask import jsonify
 
@@ -21,7 +20,7 @@ from forum import create_app
 from forum.boards.models import Post, Thread
 from forum.database import utcnow
 from forum.extensions import db, limiter
-from tests.conftest import TEST_PASSWORD, Browser, csrf_token, make_user
+from tests.conftest import TEST_PASSWORD, Browser, csrf_token, make_user, require_redis
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -187,12 +186,7 @@ def _run_with_storage(url: str) -> list[str]:
 
 def test_limits_are_shared_through_redis_when_configured():
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        import redis
-
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-        pytest.skip(f"Redis unreachable: {exc}")
+    require_redis(url)
     assert _run_with_storage(url) == ["[200, 200, 429]", "True"]
 
 

@@ -16,7 +16,7 @@ from flask_migrate import upgrade
 
 from forum import create_app
 from forum.extensions import db
-from tests.conftest import IN_CI, _postgresql_available, _test_config, postgresql_base_url
+from tests.conftest import _test_config, postgresql_base_url, require_postgresql
 from tests.stress.harness import Server, Tally
 
 ROUNDS = int(os.environ.get("TOWNHALL_STRESS_ROUNDS", "5"))
@@ -43,11 +43,7 @@ def _url(schema: str) -> str:
 
 def fresh_schema(name: str) -> str:
     """Create (again) an empty schema, migrate it, and return its URL."""
-    problem = _postgresql_available()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI and unreachable: {problem}")
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    require_postgresql()
     engine = sa.create_engine(postgresql_base_url())
     with engine.begin() as connection:
         connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))

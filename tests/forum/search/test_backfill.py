@@ -12,10 +12,10 @@ from forum import create_app
 from forum.extensions import db
 from forum.search.service import SearchFilters, search
 from tests.conftest import (
-    _postgresql_available,
     _test_config,
     postgresql_base_url,
     postgresql_schema,
+    require_postgresql,
 )
 
 
@@ -23,8 +23,7 @@ from tests.conftest import (
 def fresh_url(database_kind: str, tmp_path) -> str:  # noqa: ANN001
     if database_kind == "sqlite":
         return f"sqlite:///{tmp_path / 'backfill.sqlite3'}"
-    if _postgresql_available():
-        pytest.skip("PostgreSQL unreachable")
+    require_postgresql()
     schema = f"{postgresql_schema()}_backfill"
     engine = sa.create_engine(postgresql_base_url())
     with engine.begin() as connection:
