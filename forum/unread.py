@@ -76,18 +76,6 @@ def mark_read(session: Session, user_id: int, thread_id: int, number: int) -> No
     )
 
 
-def read_mark(session: Session, user_id: int, thread_id: int) -> int:
-    """Return the number of the last post the member has read in the thread (0: none)."""
-    return (
-        session.scalar(
-            sa.select(ThreadRead.last_read_number).where(
-                ThreadRead.user_id == user_id, ThreadRead.thread_id == thread_id
-            )
-        )
-        or 0
-    )
-
-
 def unread_states(
     session: Session, viewer: User | None, threads: list[Thread], now: datetime | None = None
 ) -> dict[int, UnreadState]:

@@ -67,37 +67,14 @@ def _classify(user_agent: str) -> tuple[str, bool]:
 
 
 @dataclass(frozen=True)
-class FollowedLink:
-    """What following a link needs of it and its program: read in one query."""
-
-    id: int
-    program_id: int
-    target: str
-    attribution_days: int
-
-
-@dataclass(frozen=True)
 class RecordedClick:
     id: int
     is_bot: bool
 
 
-_links = Link.__table__
-_programs = Link.program.property.mapper.local_table
 _clicks = Click.__table__
 
-# Built once: the two statements of a click, with their values bound at execution.
-_NOW = sa.bindparam("now", type_=UTCDateTime)
-_FOLLOWABLE = (
-    sa.select(_links.c.id, _links.c.program_id, _links.c.target, _programs.c.attribution_days)
-    .join(_programs, _programs.c.id == _links.c.program_id)
-    .where(
-        _links.c.code_key == sa.bindparam("code_key"),
-        _links.c.enabled.is_(True),
-        _programs.c.starts_at <= _NOW,
-        sa.or_(_programs.c.ends_at.is_(None), _programs.c.ends_at > _NOW),
-    )
-)
+# Built once: the statements of a click, with their values bound at execution.
 _CLICK_COLUMNS = (
     "link_id",
     "clicked_at",
@@ -151,13 +128,6 @@ _INSERT_CHECKED = (
 )
 # A known crawler's click: a bot's whatever the address did.
 _INSERT_CRAWLER = sa.insert(_clicks).returning(_clicks.c.id, _clicks.c.is_bot)
-
-
-def followable(session: Session, code: str, now: datetime) -> FollowedLink | None:
-    """Return the enabled link with this code (any case) in a running program, else None:
-    what ``links.followable_link`` decides, in one indexed query and without ORM objects."""
-    row = session.connection().execute(_FOLLOWABLE, {"code_key": code.lower(), "now": now}).first()
-    return FollowedLink(*row) if row is not None else None
 
 
 def record(

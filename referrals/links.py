@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from forum.accounts.models import User
+from forum.database import UTCDateTime
 from forum.redirects import safe_local_path
 from referrals import members
 from referrals.models import Link, Program
@@ -105,14 +107,46 @@ def disable_link(session: Session, link: Link, now: datetime) -> Link:
     return link
 
 
-def followable_link(session: Session, code: str, now: datetime) -> Link | None:
-    """Return the enabled link with this code (any case) in a running program, else None."""
+@dataclass(frozen=True)
+class FollowedLink:
+    """What following a link needs of it and its program: read in one query."""
+
+    id: int
+    program_id: int
+    target: str
+    attribution_days: int
+
+
+_links = Link.__table__
+_programs = Program.__table__
+# Built once (a click is the busiest request): Program.is_running and Link.enabled, in SQL.
+_NOW = sa.bindparam("now", type_=UTCDateTime)
+_FOLLOWABLE = (
+    sa.select(_links.c.id, _links.c.program_id, _links.c.target, _programs.c.attribution_days)
+    .join(_programs, _programs.c.id == _links.c.program_id)
+    .where(
+        _links.c.code_key == sa.bindparam("code_key"),
+        _links.c.enabled.is_(True),
+        _programs.c.starts_at <= _NOW,
+        sa.or_(_programs.c.ends_at.is_(None), _programs.c.ends_at > _NOW),
+    )
+)
+
+
+def followable(session: Session, code: str, now: datetime) -> FollowedLink | None:
+    """Return the enabled link with this code (any case) in a running program, else None,
+    in one indexed query and without ORM objects."""
     if not CODE_PATTERN.match(code):
         return None
-    link = session.scalar(sa.select(Link).where(Link.code_key == code_key(code)))
-    if link is None or not link.enabled or not link.program.is_running(now):
-        return None
-    return link
+    row = session.connection().execute(_FOLLOWABLE, {"code_key": code_key(code), "now": now})
+    found = row.first()
+    return FollowedLink(*found) if found is not None else None
+
+
+def followable_link(session: Session, code: str, now: datetime) -> Link | None:
+    """Return ``followable``'s link as an entity."""
+    found = followable(session, code, now)
+    return session.get(Link, found.id) if found is not None else None
 
 
 def links_of(session: Session, referrer: User) -> list[Link]:

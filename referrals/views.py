@@ -50,7 +50,7 @@ def follow(code: str) -> Response:
     start_writing(db.session)
     now = utcnow()
     home = url_for("boards.index")
-    link = clicks.followable(db.session, code, now) if links.CODE_PATTERN.match(code) else None
+    link = links.followable(db.session, code, now)
     if link is None:
         response = redirect(home)
     else:
