@@ -83,7 +83,24 @@ class Thread(db.Model):
         return self.solution_post_id is not None
 
 
-class Post(db.Model):
+class PostFacts:
+    """What a post's own columns say about it: shared by the entity and the plain rows a
+    thread page reads (forum.boards.reading.ShownPost)."""
+
+    __slots__ = ()
+    number: int
+    removed_at: datetime | None
+
+    @property
+    def is_first(self) -> bool:
+        return self.number == 1
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+
+class Post(PostFacts, db.Model):
     __tablename__ = "posts"
     __table_args__ = (
         sa.UniqueConstraint("thread_id", "number"),
@@ -116,14 +133,6 @@ class Post(db.Model):
 
     def __repr__(self) -> str:
         return f"<Post {self.id} thread={self.thread_id} #{self.number}>"
-
-    @property
-    def is_first(self) -> bool:
-        return self.number == 1
-
-    @property
-    def is_removed(self) -> bool:
-        return self.removed_at is not None
 
 
 class PostRevision(db.Model):

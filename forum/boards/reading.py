@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from forum.accounts.models import User, badges_of
 from forum.accounts.service import username_key
-from forum.boards.models import Board, Kudos, Post, PostRevision, Thread
+from forum.boards.models import Board, Kudos, Post, PostFacts, PostRevision, Thread
 from forum.permissions import NotFound, can_see_board, can_see_thread
 
 T = TypeVar("T")
@@ -405,7 +405,7 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
-class ShownPost:
+class ShownPost(PostFacts):
     """One post as a thread page shows it, made from a row of ``thread_posts``."""
 
     id: int
@@ -422,14 +422,6 @@ class ShownPost:
     author: Member
     edited_by: Member | None
     kudos_given: bool
-
-    @property
-    def is_first(self) -> bool:
-        return self.number == 1
-
-    @property
-    def is_removed(self) -> bool:
-        return self.removed_at is not None
 
 
 @functools.cache
