@@ -54,6 +54,12 @@ def daily_chart(days: Sequence[Day], chart_id: str, title: str, description: str
             f'<text class="chart-label" x="{LEFT - 6}" y="{y(tick) + 4:.1f}" '
             f'text-anchor="end">{tick}</text>'
         )
+        if tick:
+            # Again at the right end: on a phone the chart opens scrolled to its newest days.
+            parts.append(
+                f'<text class="chart-label" x="{WIDTH - RIGHT}" y="{y(tick) - 4:.1f}" '
+                f'text-anchor="end">{tick}</text>'
+            )
     bar_w = max(1.0, slot * 0.6)
     for index, day in enumerate(days):
         if day.clicks:

@@ -90,6 +90,17 @@ def test_the_chart_is_accessible_svg_with_escaped_text(app) -> None:
     assert "style=" not in svg  # the CSP allows no inline style
 
 
+def test_the_scale_is_labelled_at_both_ends_of_the_chart() -> None:
+    # A phone shows the chart scrolled to its newest days, away from the left-hand scale.
+    start = utcnow().date()
+    days = [dashboard.Day(start + timedelta(days=i), 0, 0, 0, 0) for i in range(29)]
+    days.append(dashboard.Day(start + timedelta(days=29), 5, 1, 1, 500))
+    svg = str(charts.daily_chart(days, "c30", "Clicks", "Per day"))
+    right = charts.WIDTH - charts.RIGHT
+    assert svg.count(">5</text>") == 2 and f'x="{right}"' in svg
+    assert svg.count(">0</text>") == 1
+
+
 def test_nice_ceilings() -> None:
     assert [charts.nice_ceiling(v) for v in (0, 1, 2, 3, 7, 11, 49, 51, 140)] == [
         1, 1, 2, 5, 10, 20, 50, 100, 200,
