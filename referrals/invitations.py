@@ -163,6 +163,9 @@ def invite(
             f"This {who} already has an account. Invite them to a job instead: "
             "bring-your-own invitations are only for people new to the marketplace.",
         )
+    # One invitation of a member at a time: a form submitted twice at once must not pass the
+    # pending check twice (PostgreSQL; SQLite serializes writers anyway).
+    session.execute(sa.select(User.id).where(User.id == inviter.id).with_for_update(key_share=True))
     pending = session.scalar(
         sa.select(Invitation.id).where(
             Invitation.inviter_id == inviter.id,

@@ -166,3 +166,28 @@ def test_admins_batching_the_same_reward_at_once_make_one_batch(committed_app) -
     assert statuses == [302, 422, 422, 422], statuses
     db.session.remove()
     assert _count(PayoutBatch) == 1 and _count(PayoutItem) == 1
+
+
+def test_a_double_submitted_invitation_is_sent_once(committed_app) -> None:
+    from forum.outbox import OutboxEmail
+    from referrals.tables import Invitation
+    from tests.conftest import Browser
+
+    client = make_user(hires=True)
+    db.session.commit()
+    browsers = [Browser(committed_app.test_client()).sign_in(client) for _ in range(4)]
+    for browser in browsers:
+        browser.token()
+    form = {
+        "talent-first_name": "Dana",
+        "talent-last_name": "Scully",
+        "talent-email": "dana@example.com",
+        "talent-purpose": "offer",
+    }
+    responses = _in_parallel(
+        len(browsers), lambda i: browsers[i].post("/referrals/talent/invite/talent", form)
+    )
+    statuses = sorted(getattr(r, "status_code", r) for r in responses)
+    assert statuses == [302, 422, 422, 422], statuses
+    db.session.remove()
+    assert _count(Invitation) == 1 and _count(OutboxEmail) == 1
