@@ -271,7 +271,9 @@ invitation_rate = limiter.shared_limit(
     scope="invitations",
     key_func=_member_key,
     methods=["POST"],
-    deduct_when=lambda response: response.status_code == 302,
+    # Refused attempts count too: "this person already has an account" must not let one
+    # member test addresses by the thousand.
+    deduct_when=lambda response: response.status_code in (302, 422),
     error_message="You have sent many invitations in a short time. Nothing was sent this "
     "time; please wait an hour and try again.",
 )

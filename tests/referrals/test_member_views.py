@@ -239,6 +239,20 @@ def test_invitations_are_rate_limited_per_inviter(app) -> None:
         app.config["REFERRALS_INVITATIONS_LIMIT"] = "20 per hour"
 
 
+def test_refused_invitations_count_toward_the_limit(app) -> None:
+    # Otherwise the refusal "already has an account" would look up any number of emails.
+    make_user("ann", email="ann@example.com")
+    app.config["REFERRALS_INVITATIONS_LIMIT"] = "2 per hour"
+    try:
+        browser = _as(app, make_user(hires=True))
+        probe = {**INVITE, "talent-email": "ann@example.com"}
+        for _ in range(2):
+            assert browser.post("/referrals/talent/invite/talent", probe).status_code == 422
+        assert browser.post("/referrals/talent/invite/talent", probe).status_code == 429
+    finally:
+        app.config["REFERRALS_INVITATIONS_LIMIT"] = "20 per hour"
+
+
 def _invitation(inviter: User) -> tuple[Invitation, str]:
     from forum.database import utcnow
 
