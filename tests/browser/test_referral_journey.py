@@ -212,6 +212,15 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
     alice.get_by_role("button", name="Send invitation").click()
     alice.locator("tr", has_text="Fox Mulder").get_by_role("button", name="Revoke").click()
     expect(alice.get_by_text("The invitation to Fox Mulder is revoked")).to_be_visible()
+    # One stays open, so the list (and its screenshot) shows the Resend and Revoke buttons.
+    alice.get_by_label("First name").fill("Walter")
+    alice.get_by_label("Last name").fill("Skinner")
+    alice.get_by_label("Email").fill("walter.skinner@example.com")
+    alice.get_by_label("Review an offer").check()
+    alice.get_by_role("button", name="Send invitation").click()
+    walter = alice.locator("tr", has_text="Walter Skinner")
+    walter.get_by_role("button", name="Resend").click()
+    expect(alice.get_by_text("Sent again to walter.skinner@example.com")).to_be_visible()
 
     # Without SMTP_URL the admin reads the email in the development mailbox; Dana follows it.
     admin.goto(f"{base}/admin/mailbox")
@@ -232,6 +241,7 @@ def test_a_referral_from_link_to_payout(chromium, phone, live_server) -> None:  
     alice.goto(f"{base}/referrals/talent")
     expect(alice.locator("tr", has_text="Dana Scully").get_by_text("Accepted")).to_be_visible()
     expect(alice.locator("tr", has_text="Fox Mulder").get_by_text("Revoked")).to_be_visible()
+    expect(alice.locator("tr", has_text="Walter Skinner").get_by_text("Invited")).to_be_visible()
     screenshot(alice, "referral-invitations")
 
     # The same pages on a phone: nothing scrolls sideways.

@@ -297,6 +297,24 @@ def test_the_invited_person_signs_up_with_name_and_email_prefilled(app) -> None:
     assert "Accepted" in listed
 
 
+def test_the_list_shows_each_status_with_the_actions_it_allows(app) -> None:
+    from datetime import timedelta
+
+    from forum.database import utcnow
+
+    client_user = make_user(hires=True)
+    for email, days_ago in (("open@example.com", 0), ("old@example.com", 15)):
+        invitations.invite(
+            db.session, client_user, "talent", "offer", "Pat", email.split("@")[0], email,
+            utcnow() - timedelta(days=days_ago), "http://townhall.test/invitations/",
+        )  # fmt: skip
+    db.session.commit()
+    html = _as(app, client_user).get("/referrals/talent").get_data(as_text=True)
+    rows = {name: html.split(f"Pat {name}", 1)[1].split("</tr>", 1)[0] for name in ("open", "old")}
+    assert "Invited" in rows["open"] and "Resend" in rows["open"] and "Revoke" in rows["open"]
+    assert "Expired" in rows["old"] and "Resend" in rows["old"] and "Revoke" not in rows["old"]
+
+
 def test_revoked_and_unknown_links_show_a_clear_page(app) -> None:
     client_user = make_user(hires=True)
     invitation, secret = _invitation(client_user)
