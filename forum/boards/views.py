@@ -11,15 +11,13 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_login import current_user, login_required
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
-from forum import fragments, notifications, ratelimits, unread
+from forum import fragments, notifications, pages, ratelimits, unread
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
 from forum.database import start_writing, utcnow
@@ -90,13 +88,17 @@ def index():  # noqa: ANN201
     key = fragments.key_of(
         "board-list", request.host, request.script_root, [tuple(b) for b in boards], ago
     )
-    boards_html = fragments.cached(
-        key, lambda: render_template("boards/_boards.html", boards=boards, ago=ago)
-    )
-    return render_template(
-        "boards/index.html",
-        boards_html=Markup(boards_html),  # noqa: S704 - rendered by our own template
-    )
+
+    def render_page(_holes) -> str:  # noqa: ANN001
+        boards_html = fragments.cached(
+            key, lambda: render_template("boards/_boards.html", boards=boards, ago=ago)
+        )
+        return render_template(
+            "boards/index.html",
+            boards_html=Markup(boards_html),  # noqa: S704 - rendered by our own template
+        )
+
+    return pages.cached("board-list", (key,), render_page, {})
 
 
 @bp.get("/b/<slug>")
@@ -130,23 +132,34 @@ def board(slug: str):  # noqa: ANN201
         sorted(unread_states.items()),
         ago,
     )
-    threads_html = fragments.cached(
-        key,
-        lambda: render_template(
-            "boards/_threads.html",
+
+    def render_page(_holes) -> str:  # noqa: ANN001
+        threads_html = fragments.cached(
+            key,
+            lambda: render_template(
+                "boards/_threads.html",
+                board=board,
+                page=page,
+                unread_states=unread_states,
+                ago=ago,
+                first_unread_url=first_unread_url,
+            ),
+        )
+        return render_template(
+            "boards/board.html",
             board=board,
             page=page,
-            unread_states=unread_states,
-            ago=ago,
-            first_unread_url=first_unread_url,
-        ),
-    )
-    return render_template(
-        "boards/board.html",
-        board=board,
-        page=page,
-        threads_html=Markup(threads_html),  # noqa: S704 - rendered by our own template
-        watching_board=watching_board,
+            threads_html=Markup(threads_html),  # noqa: S704 - rendered by our own template
+            watching_board=watching_board,
+        )
+
+    # The page's key: the threads' key and the rest the page shows (the board's description
+    # and slug, its pages, the viewer's watch state).
+    return pages.cached(
+        "board",
+        (key, board.slug, board.description, page.total, watching_board),
+        render_page,
+        {},
     )
 
 
@@ -219,20 +232,41 @@ def thread(thread_id: int):  # noqa: ANN201
             kudos_given={post.id for post in posts if post.kudos_given},
         )
 
-    posts_html = fragments.cached(posts_key(thread, page, viewer), render_posts)
-    html = render_template(
-        "boards/thread.html",
-        thread=thread,
-        first_post=reading.first_post(db.session, thread) if is_moderator else None,
-        page=page,
-        posts_html=Markup(posts_html),  # noqa: S704 - rendered by our own template
-        watching_thread=shown.watching,
-        reply_body_field=_reply_body_field() if viewer else None,
-        submission_key=new_submission_key() if viewer else None,
-        post_url=post_url,
-        pending_views=viewcounts.tally().pending(thread.id) + 1,
-    )
+    posts_cache_key = posts_key(thread, page, viewer)
+    first_post = reading.first_post(db.session, thread) if is_moderator else None
+
+    def render_page(holes) -> str:  # noqa: ANN001
+        return render_template(
+            "boards/thread.html",
+            thread=thread,
+            first_post=first_post,
+            page=page,
+            posts_html=Markup(fragments.cached(posts_cache_key, render_posts)),  # noqa: S704 - ours
+            watching_thread=shown.watching,
+            reply_body_field=_reply_body_field() if viewer else None,
+            submission_key=holes["submission_key"],
+            post_url=post_url,
+            views=holes["views"],
+        )
+
     views = viewcounts.tally()
+    shown_views = thread.view_count + views.pending(thread.id) + 1
+    # The page's key: the posts' key (every value of the posts) and the rest the page shows
+    # (the thread's row, the moderator's first post, the viewer's watch state).
+    html = pages.cached(
+        "thread",
+        (
+            posts_cache_key,
+            thread,
+            (first_post.id, first_post.removal_reason) if first_post is not None else None,
+            shown.watching,
+        ),
+        render_page,
+        {
+            "views": f"{shown_views} {'view' if shown_views == 1 else 'views'}",
+            "submission_key": new_submission_key() if viewer else "",
+        },
+    )
     views.count(thread.id)
     last_shown = page.items[-1].number if page.items else 0
     if viewer is not None and last_shown > shown.read_mark:
@@ -282,9 +316,8 @@ def posts_key(thread, page, viewer) -> str:  # noqa: ANN001
             viewer.role,
             viewer.is_moderator,
             viewer.is_suspended(),
-            # The fragment's forms carry tokens signed from this session's CSRF secret: make
-            # sure the secret exists before keying on it (a new session has none yet).
-            generate_csrf() and session.get("csrf_token"),
+            # The fragment's forms carry tokens signed from this session's CSRF secret.
+            pages.csrf_secret(),
         )
     return fragments.key_of(
         "thread-posts",
