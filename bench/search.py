@@ -1,9 +1,10 @@
 """Search latency on a forum of 100,000 posts, on SQLite and PostgreSQL.
 
-Seeds a fresh database through the migrations (bulk inserts, then the index filled the way
-migration 0004 fills it), then runs a fixed set of searches through forum.search.service,
-the same call the search page makes, and prints p50/p95/p99 latency per kind of query with
-the results cache off (every search a real one), and the p50 of a cached repeat.
+Seeds a fresh database through the migrations (bulk inserts, then the index filled with
+what the write path would write: these bodies are plain text), then runs a fixed set of
+searches through forum.search.service, the same call the search page makes, and prints
+p50/p95/p99 latency per kind of query with the results cache off (every search a real
+one), and the p50 of a cached repeat.
 
     .venv/bin/python bench/search.py                      # SQLite file in bench/out/
     DATABASE_URL=postgresql://postgres@127.0.0.1/test .venv/bin/python bench/search.py
@@ -147,7 +148,7 @@ def seed(posts: int, rng: random.Random) -> list[str]:
 
 
 def _index(post_rows: list[dict], titles: dict[int, str]) -> None:
-    """Index every post the way migration 0004 does for existing posts."""
+    """Index every post as the write path would (the bodies are plain text already)."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(
             sa.text(

@@ -187,7 +187,8 @@ def queue_digests(session: Session, now: datetime | None = None) -> int:
     """Queue one digest email per member with notifications waiting for it; return how many.
 
     A member gets at most one digest per DIGEST_INTERVAL, whatever how often this runs.
-    Notifications read or removed meanwhile are left out. The caller commits.
+    Notifications read or removed meanwhile are left out, and so are kinds the member has
+    turned off since (an unsubscribe link clicked in the last digest). The caller commits.
     """
     now = now or utcnow()
     queued = 0
@@ -201,9 +202,13 @@ def queue_digests(session: Session, now: datetime | None = None) -> int:
             return queued
         by_member: dict[int, list[int]] = defaultdict(list)
         skipped = []
+        modes = preferences.email_modes(session, list({row.recipient_id for row in rows}))
         for row in rows:
-            if row.read_at is not None or _gone(
-                row.kind, row.removed_at, row.thread_removed_at, row.staff_only
+            turned_off = modes[row.recipient_id].get(NotificationKind(row.kind)) == EmailMode.OFF
+            if (
+                row.read_at is not None
+                or turned_off
+                or _gone(row.kind, row.removed_at, row.thread_removed_at, row.staff_only)
             ):
                 skipped.append(row.id)
             else:

@@ -383,8 +383,8 @@ def _tsquery(query: ParsedQuery) -> Any:
     return expression
 
 
-# The plain text the write path indexed (migration 0008); NULL for posts written before it,
-# whose text is then derived from their Markdown here.
+# The plain text the write path indexed (migration 0008; 0009 filled it for older posts).
+# Where it is NULL (a post written around the write path) the text is derived from Markdown.
 _SEARCH_TEXT = sa.literal_column("posts.search_text", sa.Text).label("search_text")
 
 _HEADLINE_OPTIONS = (
@@ -469,7 +469,8 @@ def _search_postgresql(
         )
     }
     rows = [by_id[post_id] for post_id in ids if post_id in by_id]
-    # Posts indexed before migration 0008 have no stored text: theirs is derived here.
+    # Migration 0009 stored the text of posts written before 0008; a post written some other
+    # way without it (raw SQL) still gets a headline, derived here.
     legacy = _legacy_headlines(session, tsquery, [row for row in rows if row.search_text is None])
     hits = []
     for row in rows:

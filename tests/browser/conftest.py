@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
@@ -18,7 +19,14 @@ from forum import create_app
 from forum.demo import load as load_demo
 from forum.extensions import db
 from forum.signals import demo_loaded
-from tests.conftest import ARTIFACTS, FAST_PASSWORD_HASH, IN_CI
+from tests.conftest import (
+    ARTIFACTS,
+    FAST_PASSWORD_HASH,
+    IN_CI,
+    postgresql_base_url,
+    postgresql_schema,
+    require_postgresql,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,15 +62,12 @@ def _require_browser() -> None:
         pytest.skip(problem)
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Serve a freshly migrated SQLite database with demo data; yield the base URL."""
-    _require_browser()
-    path = tmp_path_factory.mktemp("live") / "townhall.sqlite3"
+def _serve(url: str) -> Iterator[str]:
+    """Migrate the database at ``url``, load the demo data, serve it; yield the base URL."""
     app = create_app(
         {
             "SECRET_KEY": "browser-test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+            "SQLALCHEMY_DATABASE_URI": url,
             "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH,
         }
     )
@@ -77,8 +82,37 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    # Views not written yet would be written at exit, on a connection nobody closes.
+    app.extensions["thread_views"].take()
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Serve a freshly migrated SQLite database with demo data; yield the base URL."""
+    _require_browser()
+    path = tmp_path_factory.mktemp("live") / "townhall.sqlite3"
+    yield from _serve(f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="session")
+def live_server_on(database_kind: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Serve demo data on each test database (SQLite: ``live_server``); yield the base URL."""
+    if database_kind == "sqlite":
+        yield request.getfixturevalue("live_server")
+        return
+    _require_browser()
+    require_postgresql()
+    schema = f"{postgresql_schema()}_live"
+    engine = sa.create_engine(postgresql_base_url())
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    base = postgresql_base_url()
+    separator = "&" if "?" in base else "?"
+    yield from _serve(f"{base}{separator}options=-csearch_path%3D{schema}")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""Mentions reach people: one member mentions another, who sees the bell go up and follows it."""
+"""Mentions reach people: one member mentions another, who sees the bell go up and follows it.
+
+Runs on each test database (``live_server_on``): the bell, unread marks and search are each
+database's own queries."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot as save_screenshot
 
 
 def _sign_in(page, base: str, username: str, password: str) -> None:  # noqa: ANN001
@@ -23,8 +26,17 @@ def _bell_count(page) -> int:  # noqa: ANN001
     return int(match.group(1)) if match else 0
 
 
-def test_a_mention_rings_the_bell_and_leads_to_the_post(chromium, phone, live_server) -> None:  # noqa: ANN001
-    base = live_server
+def test_a_mention_rings_the_bell_and_leads_to_the_post(
+    chromium,
+    phone,
+    live_server_on,
+    database_kind: str,  # noqa: ANN001
+) -> None:
+    base = live_server_on
+
+    def screenshot(page, name: str) -> None:  # noqa: ANN001 - one set of pictures per database
+        save_screenshot(page, name if database_kind == "sqlite" else f"{name}-{database_kind}")
+
     alice = chromium.new_context(viewport={"width": 1200, "height": 900}).new_page()
     _sign_in(alice, base, "alice", "alice-password")
     alice.get_by_role("link", name="Freelancing").click()

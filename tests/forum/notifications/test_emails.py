@@ -127,6 +127,26 @@ def test_the_digest_leaves_out_what_was_read(member, other_member, mentioned) ->
     assert _states(member) == [EmailState.SKIPPED]
 
 
+@pytest.mark.parametrize("unsubscribed_from", ["digest", "mention"])
+def test_no_digest_after_unsubscribing(member, mentioned, unsubscribed_from) -> None:  # noqa: ANN001
+    # Decided for the digest, then the member unsubscribes (from the last digest's link, or
+    # turns the kind off): the next digest must not carry it.
+    _choose(member, NotificationKind.MENTION, EmailMode.DAILY)
+    emails.queue_due_emails(db.session, now=_now())
+    assert _states(member) == [EmailState.DIGEST]
+    preferences.unsubscribe(db.session, member.id, unsubscribed_from)
+    assert emails.queue_digests(db.session, now=_now()) == 0
+    assert _states(member) == [EmailState.SKIPPED] and _outbox() == []
+
+
+def test_a_kind_moved_from_the_digest_to_right_away_still_arrives(member, mentioned) -> None:
+    _choose(member, NotificationKind.MENTION, EmailMode.DAILY)
+    emails.queue_due_emails(db.session, now=_now())
+    _choose(member, NotificationKind.MENTION, EmailMode.IMMEDIATELY)
+    assert emails.queue_digests(db.session, now=_now()) == 1
+    assert _states(member) == [EmailState.DIGESTED]
+
+
 def test_more_kudos_make_the_notification_pending_again(member, board) -> None:
     thread = posting.create_thread(db.session, member, board, "Kudos please", "Body")
     post = db.session.scalar(sa.select(posting.Post).where(posting.Post.thread_id == thread.id))

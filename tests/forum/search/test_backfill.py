@@ -1,4 +1,8 @@
-"""Migration 0004 indexes the posts that existed before it, on both databases."""
+"""Posts that existed before the search index are indexed as the write path indexes them.
+
+Migration 0004 indexed them from an approximation of their text (raw Markdown on PostgreSQL),
+and 0008 left their stored plain text empty; migration 0009 indexes them again.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from forum import create_app
+from forum.boards.models import Post
 from forum.extensions import db
+from forum.search.index import index_post
 from forum.search.service import SearchFilters, search
 from tests.conftest import (
     _test_config,
@@ -51,7 +57,8 @@ def _insert_forum_as_of_0001() -> None:
         "false, 1, 0)",
         "INSERT INTO posts (id, thread_id, author_id, number, body_source, body_html, created_at, "
         "edited_by_moderator, revision_count, kudos_count) VALUES (2, 1, 1, 2, "
-        "'About `three` business days.', '', :now, false, 1, 0)",
+        "'About `three` business days. [The rules](refunds)\n\n```python\nprint(1)\n```', "
+        "'', :now, false, 1, 0)",
     ]
     for statement in statements:
         db.session.execute(sa.text(statement), {"now": now})
@@ -72,10 +79,36 @@ def test_existing_posts_are_searchable_after_the_migration(fresh_url: str) -> No
             snippet = str(by_body.hits[0].snippet_html)
             assert "`" not in snippet and "<mark>" in snippet
             assert search(db.session, None, "wire", SearchFilters()).total == 1
+            # A link's target and a code block's language are not words a reader sees.
+            assert search(db.session, None, "refunds", SearchFilters()).total == 0
+            assert search(db.session, None, "python", SearchFilters()).total == 0
+            assert search(db.session, None, "rules", SearchFilters()).total == 1
+            _assert_indexed_as_the_write_path_indexes()
             db.session.rollback()  # release its locks: the downgrade alters posts
             downgrade(revision="0001_forum_foundation")
             upgrade()
             assert search(db.session, None, "wire", SearchFilters()).total == 1
+            _assert_indexed_as_the_write_path_indexes()
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def _assert_indexed_as_the_write_path_indexes() -> None:
+    """Compare each post's index entry with what forum.search.index.index_post writes."""
+    posts = db.session.scalars(sa.select(Post).order_by(Post.id)).all()
+    assert posts
+    if db.engine.dialect.name == "postgresql":
+        query = sa.text("SELECT search_vector::text, search_text FROM posts WHERE id = :id")
+    else:
+        query = sa.text("SELECT title || '|' || body, body FROM post_search WHERE rowid = :id")
+    stored = {post.id: tuple(db.session.execute(query, {"id": post.id}).one()) for post in posts}
+    with db.session.begin_nested() as savepoint:
+        for post in posts:
+            index_post(db.session, post, post.thread.title if post.is_first else None)
+        expected = {
+            post.id: tuple(db.session.execute(query, {"id": post.id}).one()) for post in posts
+        }
+        savepoint.rollback()
+    assert stored == expected
+    assert all(text for _, text in stored.values())
