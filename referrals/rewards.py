@@ -55,23 +55,6 @@ def lock_referral(session: Session, referral_id: int) -> Referral | None:
     )
 
 
-def lock_referrals(session: Session, referee_ids: Iterable[int]) -> list[Referral]:
-    """Return the referrals of these referees, locked in id order (so that two transactions
-    never wait for each other in a circle), with fresh values."""
-    ids = sorted(set(referee_ids))
-    if not ids:
-        return []
-    return list(
-        session.scalars(
-            sa.select(Referral)
-            .where(Referral.referee_id.in_(ids))
-            .order_by(Referral.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    )
-
-
 @dataclass
 class Batch:
     """What ``settle`` shares across the events of one batch: the live threshold rewards of
