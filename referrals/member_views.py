@@ -83,6 +83,9 @@ def _dashboard(link_form: LinkForm | None = None, status: int = 200) -> Any:
     return render_template(
         "referrals/dashboard.html",
         programs=programs,
+        # A link keeps counting clicks after its owner stops being eligible, but brings no new
+        # referrals: its row says so, with the reason.
+        link_blocks={p.id: e.reason for p, e in programs if not e.allowed},
         link_form=link_form or _link_form(eligible),
         link_rows=dashboard.link_rows(db.session, current_user.id),
         totals=dashboard.totals(db.session, current_user.id),

@@ -55,23 +55,6 @@ def lock_referral(session: Session, referral_id: int) -> Referral | None:
     )
 
 
-def lock_referrals(session: Session, referee_ids: Iterable[int]) -> list[Referral]:
-    """Return the referrals of these referees, locked in id order (so that two transactions
-    never wait for each other in a circle), with fresh values."""
-    ids = sorted(set(referee_ids))
-    if not ids:
-        return []
-    return list(
-        session.scalars(
-            sa.select(Referral)
-            .where(Referral.referee_id.in_(ids))
-            .order_by(Referral.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    )
-
-
 @dataclass
 class Batch:
     """What ``settle`` shares across the events of one batch: the live threshold rewards of
@@ -326,36 +309,48 @@ def settle(
         )
         for tier in threshold_tiers.values()
     ]
-    made = []
-    for tier_id, action in tiers.plan(states, referral.net_cents, referral.may_be_rewarded):
-        tier = threshold_tiers[tier_id]
-        if action == tiers.Action.GRANT:
-            reward = _grant(session, referral, tier, now, spend_event_id, batch)
-            if reward is not None:
-                made.append(reward)
-                if batch is not None:
-                    batch.live_by_key[reward.live_key] = reward
-        else:
-            reason = (
-                f"A refund took the referee's net amount to {format_cents(referral.net_cents)}, "
-                f"below this tier's threshold of {format_cents(tier.threshold_cents)}."
-            )
-            _reverse(
-                session,
-                referral,
-                live[tier_id],
-                (RewardStatus.PENDING.value,),
-                reason,
-                now,
-                batch=batch,
-            )
-            if batch is not None:
-                batch.live_by_key.pop(live_key(referral.id, tier_id), None)
+    planned = tiers.plan(states, referral.net_cents, referral.may_be_rewarded)
     share_tier = next((t for t in program.tiers if t.is_revenue_share), None)
-    if share_tier is not None and referral.may_be_rewarded and share_tier.id not in blocked:
+    if share_tier is not None and (not referral.may_be_rewarded or share_tier.id in blocked):
+        share_tier = None
+    made: list[Reward] = []
+
+    def settle_share(share_tier: Tier) -> None:
         reward = _settle_revenue_share(session, referral, share_tier, now, spend_event_id, batch)
         if reward is not None:
             made.append(reward)
+
+    # What gives money back comes first (reversals, then a share claw-back), so that room it
+    # frees under a cap goes to the reached tiers in this same event.
+    for tier_id, action in planned:
+        if action != tiers.Action.REVERSE:
+            continue
+        tier = threshold_tiers[tier_id]
+        reason = (
+            f"A refund took the referee's net amount to {format_cents(referral.net_cents)}, "
+            f"below this tier's threshold of {format_cents(tier.threshold_cents)}."
+        )
+        pending = (RewardStatus.PENDING.value,)
+        _reverse(session, referral, live[tier_id], pending, reason, now, batch=batch)
+        if batch is not None:
+            batch.live_by_key.pop(live_key(referral.id, tier_id), None)
+    if share_tier is not None and referral.share_accrued_cents > tiers.revenue_share_cents(
+        referral.share_base_cents,
+        share_tier.threshold_cents,
+        share_tier.reward_amount,
+        share_tier.share_cap_cents,
+    ):
+        settle_share(share_tier)
+    for tier_id, action in planned:
+        if action != tiers.Action.GRANT:
+            continue
+        reward = _grant(session, referral, threshold_tiers[tier_id], now, spend_event_id, batch)
+        if reward is not None:
+            made.append(reward)
+            if batch is not None:
+                batch.live_by_key[reward.live_key] = reward
+    if share_tier is not None:
+        settle_share(share_tier)
     approved = [r for r in made if r.status == RewardStatus.APPROVED]  # no hold: approved at once
     if batch is None or approved or any(r.live_key is not None for r in made):
         session.flush()  # rewards get their ids: a later event of the batch may reverse them

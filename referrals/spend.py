@@ -22,7 +22,6 @@ from referrals.models import (
     Referral,
     SpendBalance,
     SpendEvent,
-    dialect_insert,
 )
 
 MAX_BATCH = 1000
@@ -146,55 +145,12 @@ def check_event(event: EventIn, now: datetime) -> None:
         raise SpendError("payee", "The payer and the payee are the same member.")
 
 
-def _resolve(session: Session, party: Party) -> User | None:
-    if party.user_id is not None:
-        return session.get(User, party.user_id)
-    return session.scalar(sa.select(User).where(User.external_id == party.external_id))
-
-
 def _balance_key(party: Party, user: User | None) -> str:
     if user is not None:
         return f"user:{user.id}"
     if party.user_id is not None:
         return f"user:{party.user_id}"
     return f"external:{party.external_id}"
-
-
-def _update_balance(session: Session, event: EventIn, payer_key: str, payee_key: str) -> None:
-    """Add a payment to what the payer has paid the payee, or take a refund off it; raise
-    SpendError (having changed nothing) when a refund is more than that."""
-    amount = event.amount_cents
-    if event.kind == EventKind.PAYMENT:
-        insert = dialect_insert(session, SpendBalance).values(
-            payer_key=payer_key, payee_key=payee_key, paid_cents=amount, refunded_cents=0
-        )
-        session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["payer_key", "payee_key"],
-                set_={"paid_cents": SpendBalance.paid_cents + insert.excluded.paid_cents},
-            )
-        )
-        return
-    pair = (SpendBalance.payer_key == payer_key, SpendBalance.payee_key == payee_key)
-    refunded = session.scalar(
-        sa.update(SpendBalance)
-        .where(*pair, SpendBalance.paid_cents - SpendBalance.refunded_cents >= amount)
-        .values(refunded_cents=SpendBalance.refunded_cents + amount)
-        .returning(SpendBalance.id)
-        .execution_options(synchronize_session=False)
-    )
-    if refunded is None:
-        available = (
-            session.scalar(
-                sa.select(SpendBalance.paid_cents - SpendBalance.refunded_cents).where(*pair)
-            )
-            or 0
-        )
-        raise SpendError(
-            "amount_cents",
-            f"This refund of {rewards.format_cents(amount)} is more than the "
-            f"{rewards.format_cents(available)} this payer has paid this payee (net of refunds).",
-        )
 
 
 def _count(referral: Referral, event: EventIn) -> None:
@@ -256,39 +212,6 @@ def _write_totals(session: Session, counted: list[Referral]) -> None:
                 for r in sorted(counted, key=lambda r: r.id)
             ],
         )
-
-
-def _lock_concerned_referrals(
-    session: Session, payer: User | None, payee: User | None
-) -> list[Referral]:
-    """Return, locked in id order, the referrals this event counts for: the payer's if a client
-    program referred them, the payee's if a freelancer program did."""
-    sides = []
-    if payer is not None:
-        sides.append(
-            sa.and_(
-                Referral.referee_id == payer.id, Program.referee_kind == RefereeKind.CLIENT.value
-            )
-        )
-    if payee is not None:
-        sides.append(
-            sa.and_(
-                Referral.referee_id == payee.id,
-                Program.referee_kind == RefereeKind.FREELANCER.value,
-            )
-        )
-    if not sides:
-        return []
-    return list(
-        session.scalars(
-            sa.select(Referral)
-            .join(Program, Program.id == Referral.program_id)
-            .where(sa.or_(*sides))
-            .order_by(Referral.id)
-            .with_for_update(of=Referral)
-            .execution_options(populate_existing=True)
-        )
-    )
 
 
 def record_event(session: Session, event: EventIn, now: datetime, source: str = "api") -> Outcome:

@@ -264,6 +264,57 @@ def test_import_events_reports_refusals_and_can_be_run_again(runner, event_file)
     assert db.session.scalar(sa.select(Referral.id)) == referral.id
 
 
+def test_an_interrupted_import_resumes_where_it_stopped(runner, tmp_path, monkeypatch) -> None:
+    referral = make_referral(make_program(tiers=(TierSpec(30_000, "cash", 1_000),)))
+    other = counterparty(referral)
+    referral.referee.external_id, other.external_id = "C-r", "F-r"
+    db.session.flush()
+    at = (utcnow() - timedelta(minutes=1)).isoformat()
+    lines = [
+        {"event_id": f"resume-{n}", "occurred_at": at, "kind": "payment",
+         "payer": {"external_id": "C-r"}, "payee": {"external_id": "F-r"},
+         "amount_cents": 10_000, "currency": "USD"}
+        for n in range(6)
+    ]  # fmt: skip
+    path = _jsonl(tmp_path / "resume.jsonl", lines)
+    record, calls = spend.record_event, []
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 4:  # inside the second transaction, after one of its events
+            raise KeyboardInterrupt
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(spend, "record_event", interrupted)
+    stopped = _run(runner, "referrals", "import-events", path, "--chunk", "2")
+    assert stopped.exit_code == 1 and "Aborted!" in stopped.output  # click's answer to Ctrl-C
+    monkeypatch.setattr(spend, "record_event", record)
+    stored = sa.select(SpendEvent.event_id).order_by(SpendEvent.event_id)
+    assert db.session.scalars(stored).all() == ["resume-0", "resume-1"]  # the first chunk
+    resumed = _run(runner, "referrals", "import-events", path, "--chunk", "2")
+    assert resumed.exit_code == 0 and "4 new, 2 already stored, 0 refused." in resumed.stdout
+    again = _run(runner, "referrals", "import-events", path)
+    assert "0 new, 6 already stored, 0 refused." in again.stdout
+    db.session.refresh(referral)
+    assert (referral.net_cents, referral.event_count) == (60_000, 6)
+    assert db.session.scalars(sa.select(Reward.amount)).all() == [1_000]
+
+
+def test_import_reads_lines_as_strictly_as_the_api(runner, tmp_path) -> None:
+    line = (
+        '{"event_id": "a", "event_id": "b", "occurred_at": "2026-01-01T00:00:00Z", '
+        '"kind": "payment", "payer": {"id": 1}, "payee": {"id": 2}, '
+        '"amount_cents": AMOUNT, "currency": "USD"}'
+    )
+    path = _jsonl(tmp_path / "strict.jsonl", [line.replace("AMOUNT", "5")])
+    result = _run(runner, "referrals", "import-events", path)
+    assert result.exit_code == 1 and 'line 1: not JSON (Duplicate key "event_id"' in result.stderr
+    nan = line.replace('"event_id": "a", ', "").replace("AMOUNT", "NaN")
+    result = _run(runner, "referrals", "import-events", _jsonl(tmp_path / "nan.jsonl", [nan]))
+    assert "line 1: not JSON (NaN is not a JSON number" in result.stderr
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SpendEvent)) == 0
+
+
 def test_a_clean_import_exits_zero(runner, tmp_path) -> None:
     line = {
         "event_id": "only",

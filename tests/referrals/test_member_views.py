@@ -434,3 +434,20 @@ def test_emailed_and_shared_links_lead_to_base_url_not_the_host_the_request_name
     assert 'value="https://townhall.example/r/shared"' in browser.get("/referrals/").get_data(
         as_text=True
     )
+
+
+def test_a_link_whose_owner_lost_eligibility_says_why(app) -> None:
+    from referrals.models import ReferrerKind
+
+    program = make_program(referrer_kind=ReferrerKind.TOP_RATED_FREELANCER)
+    link = make_link(program, code="top-talent")
+    browser = _as(app, link.referrer)
+    assert "brings no new referrals" not in browser.get("/referrals/").get_data(as_text=True)
+    link.referrer.top_rated = False
+    db.session.flush()
+    html = browser.get("/referrals/").get_data(as_text=True)
+    assert re.search(
+        r"This link brings no new referrals for now: Only Top Rated freelancers can refer in "
+        r"this program, and this account is\s+not Top Rated at the moment\.",
+        html,
+    )

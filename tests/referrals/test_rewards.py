@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from forum.database import utcnow
 from forum.extensions import db
 from referrals import rewards, spend, tiers
 from referrals.models import (
+    MONEY_KINDS,
     EventKind,
     Referral,
     ReferrerTotal,
@@ -273,16 +274,29 @@ operation = st.one_of(
     st.tuples(st.just("approve"), st.just(0)),
     st.tuples(st.just("fulfil"), st.just(0)),
 )
+caps = st.none() | st.integers(1, 9_000)
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(operations=st.lists(operation, min_size=1, max_size=25))
-def test_at_most_one_live_reward_per_tier_exactly_when_reached(app, operations) -> None:
+@given(
+    operations=st.lists(operation, min_size=1, max_size=25),
+    referee_cap=caps,
+    referrer_cap=caps,
+)
+# A refund that claws back share the cap had kept from a reached tier frees room for it.
+@example(
+    operations=[("payment", 4_000), ("approve", 0), ("payment", 10_000), ("refund", 1_000)],
+    referee_cap=300,
+    referrer_cap=None,
+)
+def test_at_most_one_live_reward_per_tier_exactly_when_reached(
+    app, operations, referee_cap, referrer_cap
+) -> None:
     savepoint = db.session.begin_nested()
     try:
-        _check_invariant_over(operations)
+        _check_invariant_over(operations, referee_cap, referrer_cap)
     finally:
         savepoint.rollback()
         # Examples reuse ids (SQLite hands out rowids again after a rollback): forget the last
@@ -291,20 +305,26 @@ def test_at_most_one_live_reward_per_tier_exactly_when_reached(app, operations) 
         db.session.expunge_all()
 
 
-def _check_invariant_over(operations) -> None:  # noqa: ANN001
+def _check_invariant_over(operations, referee_cap, referrer_cap) -> None:  # noqa: ANN001
+    """After every step, for every tier: at most one live reward; one exactly when the net
+    amount reaches the threshold or the tier's reward was already approved or paid, unless
+    the caps leave nothing to grant (money tiers only); and the caps are never passed."""
     program = make_program(
         tiers=(
             TierSpec(THRESHOLDS[0], RewardKind.CONNECTS, 10),
             TierSpec(THRESHOLDS[1], RewardKind.CASH, 1_000),
             TierSpec(THRESHOLDS[2], RewardKind.CREDIT, 5_000),
-            TierSpec(
-                2_000, RewardKind.REVENUE_SHARE, 1_500, share_months=12, share_cap_cents=4_000
-            ),
-        )
+            # One month of share: an "approve" step (31 days) ends it, so later payments count
+            # toward the thresholds but not the share base, and refunds can claw back share.
+            TierSpec(2_000, RewardKind.REVENUE_SHARE, 1_500, share_months=1, share_cap_cents=4_000),
+        ),
+        referee_cap_cents=referee_cap,
+        referrer_cap_cents=referrer_cap,
     )
     referral = make_referral(program)
     other = counterparty(referral)
     clock, paid = utcnow(), 0
+    settled: set[int] = set()  # rewards seen approved or paid: they must stay so
     for name, amount in operations:
         if name == "payment":
             _record(referral, other, amount, now=clock, occurred_at=clock)
@@ -326,20 +346,42 @@ def _check_invariant_over(operations) -> None:  # noqa: ANN001
         db.session.refresh(referral)
         assert referral.net_cents == paid
         every = _rewards(referral)
+        referrer_total = db.session.scalar(
+            sa.select(ReferrerTotal.rewarded_cents).where(
+                ReferrerTotal.program_id == program.id,
+                ReferrerTotal.referrer_id == referral.referrer_id,
+            )
+        )
+        live_money = sum(r.money_cents for r in every if r.is_live)
+        assert referral.rewarded_cents == live_money == referrer_total
+        assert referee_cap is None or live_money <= referee_cap
+        assert referrer_cap is None or live_money <= referrer_cap
+        room = min(c - live_money for c in (referee_cap, referrer_cap, 10**12) if c is not None)
+        for reward in every:
+            if reward.status in (RewardStatus.APPROVED, RewardStatus.PAID):
+                settled.add(reward.id)
         for tier in program.tiers:
             if tier.is_revenue_share:
                 continue
             live = [r for r in every if r.tier_id == tier.id and r.is_live]
-            assert len(live) <= 1
-            kept = bool(live) and live[0].status in (RewardStatus.APPROVED, RewardStatus.PAID)
-            assert bool(live) == (tiers.reached(tier.threshold_cents, paid) or kept), (tier, paid)
+            assert len(live) <= 1, (tier, live)
+            kept = any(r.id in settled for r in every if r.tier_id == tier.id)
+            if kept:  # an approved or paid reward is never taken back by spend
+                assert live and live[0].id in settled, (tier, every)
+            elif live:
+                assert tiers.reached(tier.threshold_cents, paid), (tier, paid, live)
+            elif tiers.reached(tier.threshold_cents, paid):
+                capped_out = tier.reward_kind in MONEY_KINDS and room <= 0
+                assert capped_out, (tier, paid, room, every)
         share = [r.amount for r in every if r.kind == "revenue_share" and r.is_live]
-        assert (
-            sum(share)
-            == referral.share_accrued_cents
-            == tiers.revenue_share_cents(referral.share_base_cents, 2_000, 1_500, 4_000)
+        assert sum(share) == referral.share_accrued_cents >= 0
+        assert referral.share_accrued_cents <= tiers.revenue_share_cents(
+            referral.share_base_cents, 2_000, 1_500, 4_000
         )
-        assert referral.rewarded_cents == sum(r.money_cents for r in every if r.is_live)
+        if room > 0:  # the share is short of its due only when a cap stopped it
+            assert referral.share_accrued_cents == tiers.revenue_share_cents(
+                referral.share_base_cents, 2_000, 1_500, 4_000
+            )
 
 
 @settings(
@@ -383,3 +425,28 @@ def test_caps_are_never_exceeded(app, operations, cap) -> None:
         # example's objects, which survive the rollback when they were reloaded after the
         # garbage collector dropped them from the (weak) identity map.
         db.session.expunge_all()
+
+
+def test_room_freed_by_a_revenue_share_claw_back_goes_to_a_reached_tier(app) -> None:
+    """A refund that claws back share (capped at the referee cap) frees room; a tier the cap
+    held back and that is still reached gets it in the same event, not at some later one."""
+    program = make_program(
+        tiers=(
+            TierSpec(5_000, RewardKind.CASH, 1_000),
+            TierSpec(2_000, RewardKind.REVENUE_SHARE, 1_500, share_months=1),
+        ),
+        referee_cap_cents=300,
+    )
+    referral = make_referral(program)
+    other = counterparty(referral)
+    clock = utcnow()
+    _record(referral, other, 4_000, now=clock, occurred_at=clock)  # share 300: the cap
+    clock += timedelta(days=40)  # the share's month is over
+    _record(referral, other, 10_000, now=clock, occurred_at=clock)
+    [cash_tier, _share] = program.tiers
+    assert [r.kind for r in _live(referral)] == ["revenue_share"]  # capped out
+    _record(referral, other, 1_000, REFUND, now=clock, occurred_at=clock)  # share falls to 150
+    live = _live(referral)
+    assert sum(r.amount for r in live if r.kind == "revenue_share") == 150
+    assert [(r.tier_id, r.amount) for r in live if r.kind == "cash"] == [(cash_tier.id, 150)]
+    assert referral.rewarded_cents == 300

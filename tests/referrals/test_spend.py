@@ -3,6 +3,7 @@ members, and work per event that does not grow with history."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, timedelta, timezone
 
 import pytest
@@ -180,6 +181,11 @@ def test_work_per_event_does_not_grow_with_the_referees_history(app) -> None:
         with count_queries() as statements:
             spend.record_event(db.session, payment, utcnow())
             db.session.flush()
+        # Running totals, not sums: nothing aggregates, and stored events are read only by id.
+        for statement in statements:
+            assert not re.search(r"\b(sum|count|avg)\s*\(", statement, re.IGNORECASE), statement
+            if re.search(r"\bFROM spend_events\b", statement):
+                assert "spend_events.event_id IN" in statement, statement
         return len(statements)
 
     statements_for_one_event()  # warm up: first-use lookups are not what this test is about
