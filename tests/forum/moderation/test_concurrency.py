@@ -239,3 +239,124 @@ def test_a_reply_racing_a_removal_of_its_thread_keeps_counts_true(committed_app,
 
 def _postgresql() -> bool:
     return db.engine.dialect.name == "postgresql"
+
+
+def _reported_post(staff: dict[str, Any]) -> int:
+    """A reply by the author with two open reports; return its id (committed)."""
+    from forum.moderation import reports
+
+    _, posts = make_thread(staff["other"], staff["board"], [staff["author"]])
+    for name in ("reporter1", "reporter2"):
+        reports.file_report(db.session, make_user(name), posts[1], "spam", "")
+    db.session.commit()
+    return posts[1].id
+
+
+def _open_reports(post_id: int) -> int:
+    from forum.moderation.models import Report
+
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Report)
+        .where(Report.post_id == post_id, Report.status == "open")
+    )
+
+
+def test_two_moderators_resolve_the_same_reports(committed_app, staff) -> None:
+    post_id = _reported_post(staff)
+    outcomes = ["dismissed", "action_taken"]
+    forms = [{f"r{post_id}-resolution": o, f"r{post_id}-note": f"by {i}",
+              f"r{post_id}-up_to": "999999999"} for i, o in enumerate(outcomes)]  # fmt: skip
+    # The reports' rows are taken by the first UPDATE: pause there, holding them.
+    with slow_after("UPDATE reports"):
+        responses = run_together(
+            committed_app, staff["mods"],
+            lambda i, b: b.post(f"/moderation/reports/{post_id}/resolve", forms[i]),
+        )  # fmt: skip
+    assert [r.status_code for r in responses] == [302, 302]
+    db.session.expire_all()
+    from forum.moderation.models import Report
+
+    statuses = db.session.scalars(sa.select(Report.status).where(Report.post_id == post_id))
+    rows = db.session.scalars(sa.select(ModerationAction).order_by(ModerationAction.id)).all()
+    assert [(r.action, r.changed) for r in rows] == [
+        ("resolve_reports", True), ("resolve_reports", False),
+    ]  # fmt: skip
+    assert {r.actor_id for r in rows} == {m.id for m in staff["mods"]}
+    # Both reports were closed together, by the act that changed something.
+    winner = outcomes[[m.id for m in staff["mods"]].index(rows[0].actor_id)]
+    assert set(statuses) == {winner}
+    assert rows[0].detail == f"2 reports {winner.replace('_', ' ')}"
+    assert rows[1].detail.startswith("no change: no open reports left")
+
+
+def test_a_resolution_racing_a_removal_from_the_queue(committed_app, staff) -> None:
+    post_id = _reported_post(staff)
+    resolve = {f"r{post_id}-resolution": "dismissed", f"r{post_id}-note": "looks fine",
+               f"r{post_id}-up_to": "999999999"}  # fmt: skip
+    remove = {f"x{post_id}-reason": "Spam"}
+
+    def _act(index: int, browser: Browser):  # noqa: ANN202
+        if index == 0:
+            return browser.post(f"/moderation/reports/{post_id}/resolve", resolve)
+        return browser.post(f"/moderation/reports/{post_id}/remove", remove)
+
+    with slow_after("UPDATE reports"):
+        responses = run_together(committed_app, staff["mods"], _act)
+    assert [r.status_code for r in responses] == [302, 302]
+    db.session.expire_all()
+    assert db.session.get(Post, post_id).is_removed
+    assert _open_reports(post_id) == 0
+    rows = db.session.scalars(sa.select(ModerationAction).order_by(ModerationAction.id)).all()
+    resolver, remover = (m.id for m in staff["mods"])
+    # Both moderators' acts are in the log, whichever came first.
+    assert [r.action for r in rows if r.actor_id == resolver] == ["resolve_reports"]
+    assert "remove_post" in [r.action for r in rows if r.actor_id == remover]
+    # The reports were closed exactly once: by the resolution or by the removal.
+    assert len([r for r in rows if r.action == "resolve_reports" and r.changed]) == 1
+    assert_counters_consistent()
+
+
+def test_a_ban_and_a_lift_at_once_leave_a_state_the_log_explains(committed_app, staff) -> None:
+    member_id, name = staff["author"].id, staff["author"].username
+    staff["author"].suspended_until = utcnow() + timedelta(days=2)
+    db.session.commit()
+    paths = [f"/moderation/members/{name}/ban", f"/moderation/members/{name}/lift"]
+    forms = [{"ban-reason": "scam"}, {"lift-reason": "appeal"}]
+    with slow_after("FOR NO KEY UPDATE" if _postgresql() else "FROM users"):
+        responses = run_together(
+            committed_app, staff["mods"], lambda i, b: b.post(paths[i], forms[i])
+        )
+    assert [r.status_code for r in responses] == [302, 302]
+    db.session.expire_all()
+    rows = db.session.scalars(sa.select(ModerationAction).order_by(ModerationAction.id)).all()
+    assert sorted(r.action for r in rows) == ["ban", "lift"]
+    member = db.session.get(User, member_id)
+    # The act logged last is the one in force: lifted last, nothing is; banned last, banned.
+    assert member.is_banned == (rows[-1].action == "ban")
+    if rows[-1].action == "lift":
+        assert not member.is_suspended()
+
+
+def test_a_promotion_racing_a_ban_never_makes_a_banned_moderator(committed_app, staff) -> None:
+    admin = make_user("root", role=Role.ADMIN)
+    db.session.commit()
+    member_id, name = staff["author"].id, staff["author"].username
+    actors = [admin, staff["mods"][0]]
+
+    def _act(index: int, browser: Browser):  # noqa: ANN202
+        if index == 0:
+            return browser.post("/admin/roles", {"username": name, "role": "moderator"})
+        return browser.post(f"/moderation/members/{name}/ban", {"ban-reason": "scam"})
+
+    with slow_after("FOR NO KEY UPDATE" if _postgresql() else "FROM users"):
+        responses = run_together(committed_app, actors, _act)
+    db.session.expire_all()
+    member = db.session.get(User, member_id)
+    rows = db.session.scalars(sa.select(ModerationAction).order_by(ModerationAction.id)).all()
+    # Whichever locked the member first won; the other was refused on its form, not a 500.
+    assert sorted(r.status_code for r in responses) in ([302, 403], [302, 422])
+    assert not (member.is_banned and member.is_moderator)
+    assert len(rows) == 1 and rows[0].changed
+    assert (rows[0].action == "ban") == member.is_banned
+    assert (rows[0].action == "set_role") == (member.role == "moderator")
