@@ -62,6 +62,19 @@ def test_a_revoked_member_token_stops_at_once(app, client) -> None:
     assert client.get("/api/v1/me/stats", headers=_auth(secret)).status_code == 401
 
 
+def test_a_banned_members_token_reads_nothing(app, client) -> None:
+    member = make_user()
+    secret = _member_token(member)
+    member.banned_at = utcnow()
+    db.session.commit()
+    for path in ("/api/v1/me/stats", "/api/v1/me/referrals", "/api/v1/me/rewards"):
+        answer = client.get(path, headers=_auth(secret))
+        assert answer.status_code == 403 and "banned" in answer.get_json()["message"]
+    member.banned_at = None
+    db.session.commit()
+    assert client.get("/api/v1/me/stats", headers=_auth(secret)).status_code == 200
+
+
 def test_members_get_only_read_only_tokens(app) -> None:
     with pytest.raises(tokens.TokenError, match="me:read"):
         tokens.create_token(db.session, "x", ["events:write"], utcnow(), owner=make_user())
