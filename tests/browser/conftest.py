@@ -96,15 +96,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serve(f"sqlite:///{path}")
 
 
-@pytest.fixture(scope="session")
-def live_server_on(database_kind: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """Serve demo data on each test database (SQLite: ``live_server``); yield the base URL."""
-    if database_kind == "sqlite":
-        yield request.getfixturevalue("live_server")
-        return
-    _require_browser()
+def empty_database(kind: str, name: str, directory: Path) -> str:
+    """Return the URL of an empty database of ``kind`` for a live server: a file in
+    ``directory`` on SQLite, the schema ``<this process's schema>_<name>`` on PostgreSQL."""
+    if kind == "sqlite":
+        return f"sqlite:///{directory / f'{name}.sqlite3'}"
     require_postgresql()
-    schema = f"{postgresql_schema()}_live"
+    schema = f"{postgresql_schema()}_{name}"
     engine = sa.create_engine(postgresql_base_url())
     with engine.begin() as connection:
         connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -112,7 +110,19 @@ def live_server_on(database_kind: str, request: pytest.FixtureRequest) -> Iterat
     engine.dispose()
     base = postgresql_base_url()
     separator = "&" if "?" in base else "?"
-    yield from _serve(f"{base}{separator}options=-csearch_path%3D{schema}")
+    return f"{base}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def live_server_on(
+    database_kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Serve demo data on each test database (SQLite: ``live_server``); yield the base URL."""
+    if database_kind == "sqlite":
+        yield request.getfixturevalue("live_server")
+        return
+    _require_browser()
+    yield from _serve(empty_database(database_kind, "live", tmp_path_factory.mktemp("live")))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """In a real browser: a member reports a post, a moderator removes it from the queue.
 
-The app runs on a real server (werkzeug, in a thread) against a temporary migrated SQLite
-database; headless Chromium (Debian's, driven by Playwright) clicks through the pages.
+The app runs on a real server (werkzeug, in a thread) against a freshly migrated database of
+each kind; headless Chromium (Debian's, driven by Playwright) clicks through the pages.
 Screenshots of the queue and of the tombstone land in test-artifacts/.
 """
 
@@ -23,16 +23,18 @@ from forum.boards import posting
 from forum.boards.models import Board, Post
 from forum.extensions import db
 from forum.moderation.models import ModerationAction, Report
+from tests.browser.conftest import empty_database
 from tests.conftest import ARTIFACTS, FAST_PASSWORD_HASH, TEST_PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def moderation_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Serve a freshly migrated SQLite database with a reported-to-be thread; yield its URL."""
+def moderation_server(database_kind: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Serve a freshly migrated database with a reported-to-be thread; yield its URL."""
+    url = empty_database(database_kind, "moderation", tmp_path)
     app = create_app({
-        "SECRET_KEY": "browser-test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/th.db",
+        "SECRET_KEY": "browser-test", "SQLALCHEMY_DATABASE_URI": url,
         "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH, "RATELIMIT_STORAGE_URI": "memory://",
     })  # fmt: skip
     with app.app_context():
@@ -62,6 +64,7 @@ def moderation_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
         server.shutdown()
         runner.join(timeout=10)
         server.server_close()
+        app.extensions["thread_views"].take()  # else written at exit, on an unclosed connection
         with app.app_context():
             db.engine.dispose()
 
