@@ -289,13 +289,21 @@ def edit_post(
 ) -> PostRevision:
     """Save a new revision of a post (and the thread title for a first post); return it.
 
-    Raises PermissionDenied when the editor may not edit this post, PostingError for
-    invalid input.
+    An edit that changes nothing (a resubmitted form) adds no revision and returns the
+    latest one. Raises PermissionDenied when the editor may not edit this post, PostingError
+    for invalid input.
     """
     ensure_can_edit(editor, post)
     source, html, mentioned = render_body(session, body)
     thread = post.thread
     new_title = clean_title(title) if (title is not None and post.is_first) else None
+    if source == post.body_source and new_title in (None, thread.title):
+        return session.scalars(
+            sa.select(PostRevision)
+            .where(PostRevision.post_id == post.id)
+            .order_by(PostRevision.number.desc())
+            .limit(1)
+        ).one()
     by_moderator = editor.id != post.author_id and editor.is_moderator
     reason = " ".join(reason.split())
     if by_moderator and not reason:
