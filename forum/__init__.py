@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from forum import config as config_module
 from forum.extensions import csrf, db, limiter, login_manager, migrate
-from forum.requests import TownhallRequest
+from forum.requests import IdConverter, TownhallRequest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -40,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder="static",
     )
     app.request_class = TownhallRequest
+    app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(config_module.from_environment(Path(app.instance_path)))
     if test_config:
         app.config.from_mapping(test_config)

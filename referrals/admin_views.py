@@ -18,6 +18,7 @@ from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
 from forum.guards import role_required
 from forum.redirects import query_values
+from forum.requests import positive_int
 from referrals import (
     affiliates,
     attribution,
@@ -308,7 +309,7 @@ def _rewards_page(reverse_forms: dict[int, ReverseForm] | None = None, status: i
         if since and until and until < since:
             raise console.FilterError("until", "The end date must be after the start date.")
         filters = console.RewardFilter(
-            program_id=int(program_arg) if program_arg.isdigit() else None,
+            program_id=positive_int(program_arg),
             status=request.args.get("status") or None,
             referrer=request.args.get("referrer") or None,
             since=since,

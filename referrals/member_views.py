@@ -27,6 +27,7 @@ from forum.accounts import sessions
 from forum.database import utcnow
 from forum.extensions import db, limiter
 from forum.forms import ActionForm, add_field_error
+from forum.requests import positive_int
 from forum.signals import member_signed_up
 from forum.templating import external_url
 from referrals import (
@@ -56,8 +57,7 @@ def _days_arg() -> int:
 
 
 def _page_arg() -> int:
-    page = request.args.get("page", "1")
-    return int(page) if page.isdigit() and 1 <= int(page) <= 100_000 else 1
+    return positive_int(request.args.get("page", "1"), 100_000) or 1
 
 
 def _link_form(eligible: list[Program]) -> LinkForm:

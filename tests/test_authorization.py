@@ -482,3 +482,23 @@ def test_every_route_is_in_the_table(app) -> None:
                 if (rule.endpoint, method, value) not in named
             ]
     assert missing == [], "routes missing from the authorization table:\n" + "\n".join(missing)
+
+
+# Every form an admin may send (a route that is a 404 whoever asks has nothing to protect).
+FORM_ROUTES = [
+    r
+    for r in ROUTES
+    if r.method != "GET" and not r.endpoint.startswith(API_ENDPOINTS) and r.expected["admin"] != 404
+]
+
+
+@pytest.mark.parametrize("route", FORM_ROUTES, ids=[r.id for r in FORM_ROUTES])
+def test_every_form_refuses_a_request_without_its_csrf_token(app, route: Route) -> None:
+    """CSRF on every form: the same request as above, as an admin, minus the token."""
+    world = _world(app, referral_things=route.referrals)
+    browser = _client_as(app, "admin")
+    response = browser.client.open(route.path(world), method=route.method, data=route.data or {})
+    assert response.status_code == 400, f"{route.id}: {response.status_code}"
+    assert "The form expired" in response.get_data(as_text=True) or route.endpoint == (
+        "notifications.unsubscribe"
+    )

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -67,10 +68,7 @@ def register(session: Session, data: SignUp, password_method: str) -> User:
             "password",
             f"Use between {MIN_PASSWORD_LENGTH} and {MAX_PASSWORD_LENGTH} characters.",
         )
-    if session.scalar(sa.select(User.id).where(User.username_key == username_key(username))):
-        raise AccountError("username", "That username is taken.")
-    if session.scalar(sa.select(User.id).where(User.email_key == email_key(data.email))):
-        raise AccountError("email", "An account with that email already exists.")
+    _ensure_available(session, username, data.email)
     user = User(
         username=username,
         username_key=username_key(username),
@@ -80,9 +78,24 @@ def register(session: Session, data: SignUp, password_method: str) -> User:
         hires=data.hires,
         works=data.works,
     )
-    session.add(user)
-    session.flush()
+    # Two sign-ups with one name at the same moment both pass the check above; the unique
+    # keys stop the second, which is then told what the check would have told it.
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        _ensure_available(session, username, data.email)
+        raise
     return user
+
+
+def _ensure_available(session: Session, username: str, email: str) -> None:
+    """Raise AccountError when the username or the email already has an account."""
+    if session.scalar(sa.select(User.id).where(User.username_key == username_key(username))):
+        raise AccountError("username", "That username is taken.")
+    if session.scalar(sa.select(User.id).where(User.email_key == email_key(email))):
+        raise AccountError("email", "An account with that email already exists.")
 
 
 def authenticate(session: Session, login: str, password: str) -> User | None:

@@ -8,8 +8,11 @@ hear of it, and (for a new post) watches the thread and marks it read for its au
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from forum import mentions, unread, watching
@@ -75,6 +78,27 @@ def _find_resubmission(session: Session, author: User, submission_key: str | Non
     return session.scalar(
         sa.select(Post).where(Post.author_id == author.id, Post.submission_key == submission_key)
     )
+
+
+def _once(
+    session: Session, author: User, submission_key: str | None, write: Callable[[], Post]
+) -> tuple[Post, bool]:
+    """Return (the post ``write()`` made, True), or (the earlier post, False) when the same
+    submission won a race.
+
+    A form sent twice at once (a double click, a retry racing the original) passes the
+    earlier-submission check twice before either commits; the unique key on (author,
+    submission key) stops the second post. Its writes are undone to a savepoint and it
+    answers with the post the first one made, instead of failing.
+    """
+    try:
+        with session.begin_nested():
+            return write(), True
+    except IntegrityError:
+        earlier = _find_resubmission(session, author, submission_key)
+        if earlier is None:
+            raise
+        return earlier, False
 
 
 def _next_post_number(session: Session, author: User, thread_id: int) -> tuple[int, int]:
@@ -177,17 +201,24 @@ def create_thread(
     title = clean_title(title)
     source, html, mentioned = render_body(session, body)
     now = utcnow()
-    thread = Thread(
-        board_id=board.id,
-        author_id=author.id,
-        title=title,
-        created_at=now,
-        last_post_at=now,
-        last_post_author_id=author.id,
-    )
-    session.add(thread)
-    session.flush()
-    post = _add_post(session, author, thread, source, html, submission_key, title=title)
+
+    def write() -> Post:
+        thread = Thread(
+            board_id=board.id,
+            author_id=author.id,
+            title=title,
+            created_at=now,
+            last_post_at=now,
+            last_post_author_id=author.id,
+        )
+        session.add(thread)
+        session.flush()
+        return _add_post(session, author, thread, source, html, submission_key, title=title)
+
+    post, new = _once(session, author, submission_key, write)
+    thread = post.thread
+    if not new:
+        return thread
     session.execute(
         sa.update(Board).where(Board.id == board.id).values(thread_count=Board.thread_count + 1)
     )
@@ -219,7 +250,12 @@ def reply(
     if quoted_post is not None and quoted_post.thread_id != thread.id:
         quoted_post = None
     quoted_id = quoted_post.id if quoted_post is not None else None
-    post = _add_post(session, author, thread, source, html, submission_key, quoted_id)
+    post, new = _once(
+        session, author, submission_key,
+        lambda: _add_post(session, author, thread, source, html, submission_key, quoted_id),
+    )  # fmt: skip
+    if not new:
+        return post
     session.execute(
         sa.update(Thread)
         .where(Thread.id == thread.id)
@@ -253,13 +289,21 @@ def edit_post(
 ) -> PostRevision:
     """Save a new revision of a post (and the thread title for a first post); return it.
 
-    Raises PermissionDenied when the editor may not edit this post, PostingError for
-    invalid input.
+    An edit that changes nothing (a resubmitted form) adds no revision and returns the
+    latest one. Raises PermissionDenied when the editor may not edit this post, PostingError
+    for invalid input.
     """
     ensure_can_edit(editor, post)
     source, html, mentioned = render_body(session, body)
     thread = post.thread
     new_title = clean_title(title) if (title is not None and post.is_first) else None
+    if source == post.body_source and new_title in (None, thread.title):
+        return session.scalars(
+            sa.select(PostRevision)
+            .where(PostRevision.post_id == post.id)
+            .order_by(PostRevision.number.desc())
+            .limit(1)
+        ).one()
     by_moderator = editor.id != post.author_id and editor.is_moderator
     reason = " ".join(reason.split())
     if by_moderator and not reason:

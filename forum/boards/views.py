@@ -24,6 +24,7 @@ from forum.database import start_writing, utcnow
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
 from forum.permissions import NotFound, PermissionDenied, ensure_can_edit, ensure_can_post
+from forum.requests import positive_int
 from forum.templating import time_ago
 
 bp = Blueprint("boards", __name__)
@@ -34,10 +35,10 @@ def _viewer():  # noqa: ANN202
 
 
 def _page_arg() -> int:
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 1_000_000:
+    page = positive_int(request.args.get("page", "1"), 1_000_000)
+    if page is None:
         abort(404)
-    return int(page)
+    return page
 
 
 def _refuse_sanctioned() -> None:
@@ -342,10 +343,10 @@ def reply(thread_id: int):  # noqa: ANN201
     _refuse_sanctioned()
     form = ReplyForm()
     quoted = None
-    quote_arg = request.values.get("quote") or form.quote_id.data
-    if quote_arg and str(quote_arg).isdigit():
+    quote_id = positive_int(request.values.get("quote") or form.quote_id.data)
+    if quote_id is not None:
         try:
-            quoted = reading.get_post(db.session, _viewer(), int(quote_arg))
+            quoted = reading.get_post(db.session, _viewer(), quote_id)
         except NotFound:
             quoted = None
         if quoted is not None and (quoted.thread_id != thread.id or quoted.is_removed):

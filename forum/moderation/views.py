@@ -47,6 +47,7 @@ from forum.moderation.forms import (
 from forum.moderation.models import Action, ReportReason
 from forum.permissions import NotFound, PermissionDenied, ensure_can_report
 from forum.redirects import safe_local_path
+from forum.requests import positive_int
 from forum.signals import post_removed
 
 bp = Blueprint("moderation", __name__)
@@ -88,10 +89,10 @@ def _member_or_404(username: str) -> User:
 
 
 def _page_arg() -> int:
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 1_000_000:
+    page = positive_int(request.args.get("page", "1"), 1_000_000)
+    if page is None:
         abort(404)
-    return int(page)
+    return page
 
 
 def _next_or(default: str) -> str:
@@ -192,7 +193,7 @@ def resolve(post_id: int):  # noqa: ANN201
     try:
         outcome = reports.resolve(
             db.session, current_user, post_id, form.resolution.data or "", form.note.data or "",
-            up_to_report_id=int(up_to) if up_to.isdigit() else 0,
+            up_to_report_id=positive_int(up_to) or 0,
         )  # fmt: skip
     except ModerationError as error:
         db.session.rollback()

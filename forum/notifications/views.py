@@ -25,6 +25,7 @@ from forum.notifications.forms import SettingsForm, field_name
 from forum.notifications.models import EmailMode, NotificationKind
 from forum.permissions import NotFound
 from forum.redirects import safe_local_path
+from forum.requests import positive_int
 
 bp = Blueprint("notifications", __name__)
 
@@ -32,10 +33,10 @@ PER_PAGE = 30
 
 
 def _page_arg() -> int:
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+    page = positive_int(request.args.get("page", "1"), 100_000)
+    if page is None:
         abort(404)
-    return int(page)
+    return page
 
 
 @bp.get("/notifications")

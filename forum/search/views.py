@@ -10,6 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from forum import fragments
 from forum.boards import reading
 from forum.extensions import db
+from forum.requests import positive_int
 from forum.search import cache, service
 from forum.search.forms import SearchForm
 
@@ -27,8 +28,8 @@ def search():  # noqa: ANN201
     form.board.choices = [SelectChoice("", "All boards")] + [
         SelectChoice(board.slug, board.name) for board in boards
     ]
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 1000:
+    page = positive_int(request.args.get("page", "1"), 1000)
+    if page is None:
         abort(404)
     results = None
     problem = None
@@ -48,7 +49,7 @@ def search():  # noqa: ANN201
                 _viewer(),
                 text,
                 filters,
-                int(page),
+                page,
                 current_app.config["SEARCH_RESULTS_PER_PAGE"],
             )
         except service.QueryError as error:

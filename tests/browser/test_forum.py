@@ -18,6 +18,8 @@ def _sign_in(page, base: str, username: str, password: str) -> None:  # noqa: AN
 
 
 def test_board_list_and_thread_screens(page, phone, live_server) -> None:  # noqa: ANN001
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(live_server + "/")
     expect(page.get_by_role("heading", name="Community forum")).to_be_visible()
     assert page.locator("main").count() == 1 and page.locator("header").count() >= 1
@@ -27,6 +29,8 @@ def test_board_list_and_thread_screens(page, phone, live_server) -> None:  # noq
     page.get_by_role("link", name=re.compile("job post that gets good proposals")).click()
     expect(page.get_by_role("link", name="Go to solution")).to_be_visible()
     screenshot(page, "forum-thread")
+    # Nothing on these pages comes from outside the service (fonts, scripts, images).
+    assert requested and all(url.startswith(live_server + "/") for url in requested), requested
     phone.goto(live_server + "/")
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the board list scrolls sideways on a phone ({width}px)"
@@ -40,7 +44,8 @@ def test_a_member_signs_up_posts_is_quoted_gets_kudos_and_accepts(  # noqa: ANN0
     chromium, live_server
 ) -> None:
     base = live_server
-    asker = chromium.new_context().new_page()
+    # The asker's browser runs no JavaScript: every step works with plain forms and links.
+    asker = chromium.new_context(java_script_enabled=False).new_page()
     asker.goto(f"{base}/sign-up")
     asker.get_by_label("Username").fill("dana")
     asker.get_by_label("Email").fill("dana@example.com")

@@ -108,6 +108,61 @@ def test_reply_and_resubmission(signed_in, member, board) -> None:
     assert thread.reply_count == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "field_message"),
+    [
+        ("", "Write something: a post cannot be empty."),
+        ("\u00a0\r\n\u3000 ", "Write something: a post cannot be empty."),
+        ("x" * 50_001, "A post can have at most 50,000 characters."),
+    ],
+)
+def test_reply_refuses_bad_input_and_stores_nothing(
+    signed_in, member, board, body, field_message
+) -> None:
+    thread = _thread(member, board)
+    response = signed_in.post(f"/t/{thread.id}/reply", {"body": body})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert field_message in html and 'aria-invalid="true"' in html
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == 1
+
+
+@pytest.mark.parametrize(
+    ("title", "body", "field_message"),
+    [
+        ("ab", "new body", "A title needs 3 to 200 characters."),
+        ("x" * 201, "new body", "A title needs 3 to 200 characters."),
+        ("Good title", "   ", "Write something: a post cannot be empty."),
+        ("Good title", "x" * 50_001, "A post can have at most 50,000 characters."),
+    ],
+)
+def test_edit_refuses_bad_input_and_keeps_the_post(
+    signed_in, member, board, title, body, field_message
+) -> None:
+    thread = _thread(member, board, title="Original title", body="original body")
+    post = db.session.scalar(sa.select(Post))
+    response = signed_in.post(f"/posts/{post.id}/edit", {"title": title, "body": body})
+    assert response.status_code == 422
+    assert field_message in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert (post.body_source, post.edited_at, thread.title) == (
+        "original body",
+        None,
+        "Original title",
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PostRevision)) == 1
+
+
+def test_a_resubmitted_edit_adds_no_revision(signed_in, member, board) -> None:
+    thread = _thread(member, board, body="first version")
+    post = db.session.scalar(sa.select(Post))
+    edit = {"title": thread.title, "body": "second version"}
+    assert signed_in.post(f"/posts/{post.id}/edit", edit).status_code == 302
+    assert signed_in.post(f"/posts/{post.id}/edit", edit).status_code == 302
+    revisions = db.session.scalars(sa.select(PostRevision.body_source)).all()
+    assert sorted(revisions) == ["first version", "second version"]
+
+
 def test_reply_requires_sign_in(client, member, board) -> None:
     thread = _thread(member, board)
     response = client.post(f"/t/{thread.id}/reply", data={"body": "anon"})
