@@ -93,6 +93,9 @@ class Route:
     # Whether the route needs the referral things of the world (World.ids); made only then.
     referrals: bool = False
 
+    def form(self, world: World) -> dict[str, Any]:
+        return (self.data(world) if callable(self.data) else self.data) or {}
+
     @property
     def id(self) -> str:
         return f"{self.method} {self.endpoint}{'[' + self.name + ']' if self.name else ''}"
@@ -444,9 +447,8 @@ def _call(browser: Browser, route: Route, world: World):  # noqa: ANN202
         return browser.get(path)
     if route.endpoint.startswith(API_ENDPOINTS):
         return browser.client.open(path, method=route.method, json={})
-    data = route.data(world) if callable(route.data) else route.data
     return browser.client.open(
-        path, method=route.method, data={"csrf_token": browser.token(), **(data or {})}
+        path, method=route.method, data={"csrf_token": browser.token(), **route.form(world)}
     )
 
 
@@ -497,7 +499,7 @@ def test_every_form_refuses_a_request_without_its_csrf_token(app, route: Route) 
     """CSRF on every form: the same request as above, as an admin, minus the token."""
     world = _world(app, referral_things=route.referrals)
     browser = _client_as(app, "admin")
-    response = browser.client.open(route.path(world), method=route.method, data=route.data or {})
+    response = browser.client.open(route.path(world), method=route.method, data=route.form(world))
     assert response.status_code == 400, f"{route.id}: {response.status_code}"
     assert "The form expired" in response.get_data(as_text=True) or route.endpoint == (
         "notifications.unsubscribe"
