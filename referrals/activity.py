@@ -46,22 +46,24 @@ def why_active(
     late_sign_ins = [UserSession.user_id == user.id, UserSession.created_at >= day_after_sign_up]
     if sign_ins_before is not None:
         late_sign_ins.append(UserSession.created_at < sign_ins_before)
+    paid = sa.or_(SpendEvent.payer_id == user.id, SpendEvent.payee_id == user.id)
+    related = sa.or_(
+        TalentRelationship.client_id == user.id, TalentRelationship.freelancer_id == user.id
+    )
     counts = session.execute(
         sa.select(
             _count(Post, Post.author_id == user.id),
             _count(Kudos, Kudos.giver_id == user.id),
             _count(Report, Report.reporter_id == user.id),
-            _count(SpendEvent, sa.or_(SpendEvent.payer_id == user.id,
-                                      SpendEvent.payee_id == user.id)),
+            _count(SpendEvent, paid),
             _count(Link, Link.referrer_id == user.id),
             _count(Referral, Referral.referrer_id == user.id),
             _count(Invitation, Invitation.inviter_id == user.id),
-            _count(TalentRelationship, sa.or_(TalentRelationship.client_id == user.id,
-                                              TalentRelationship.freelancer_id == user.id)),
+            _count(TalentRelationship, related),
             _count(Affiliate, Affiliate.user_id == user.id),
             _count(ApiToken, ApiToken.owner_id == user.id),
             _count(UserSession, *late_sign_ins),
-        )  # fmt: skip
+        )
     ).one()
     posts, kudos, reports, spend, links, referrals, invited, related, affiliate, tokens, later = (
         counts
@@ -86,10 +88,6 @@ def why_active(
         if count:
             reasons.append(_plural(count, one, many))
     if later:
-        reasons.append(
-            f"signed in after the day it signed up ({user.created_at:%-d %B %Y})"
-            if later == 1
-            else f"signed in {later} times after the day it signed up "
-            f"({user.created_at:%-d %B %Y})"
-        )
+        times = "" if later == 1 else f" {later} times"
+        reasons.append(f"signed in{times} after the day it signed up ({user.created_at:%-d %B %Y})")
     return reasons

@@ -56,8 +56,10 @@ def _referral(account: User) -> None:
 
 
 def _invitation(account: User) -> None:
-    invitations.invite(db.session, account, "talent", "offer", "Dana", "Scully",
-                       "dana@example.com", utcnow(), "http://townhall.test/invitations/")  # fmt: skip
+    invitations.invite(
+        db.session, account, "talent", "offer", "Dana", "Scully", "dana@example.com", utcnow(),
+        "http://townhall.test/invitations/",
+    )  # fmt: skip
 
 
 def _relationship(account: User) -> None:
