@@ -99,7 +99,7 @@ def accept_page(invitation: Invitation, secret: str) -> Any:
             return _closed("This invitation was already accepted.", 410)
         db.session.commit()
         flash(f"You and {done.invitation.inviter.username} are connected.", "success")
-        return redirect(url_for("referral_pages.talent"))
+        return redirect(url_for("boards.index"))
     return render_template(
         "referrals/accept_existing.html",
         invitation=invitation,
