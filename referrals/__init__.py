@@ -13,12 +13,13 @@ from forum.signals import demo_loaded, member_signed_up
 def init_app(app: Flask) -> None:
     """Attach the referral engine to the app (signals, blueprints, commands)."""
     from forum.templating import add_nav_link
-    from referrals import (  # noqa: F401 - models, tables: metadata; payout_views: routes
+    from referrals import (  # noqa: F401 - models, tables: metadata; *_views: routes
         admin_views,
         api,
         cli,
         member_views,
         models,
+        override_views,
         payout_views,
         tables,
         views,

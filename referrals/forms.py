@@ -18,6 +18,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from referrals.invitations import PURPOSES
+from referrals.tables import InvitationKind
 from referrals.tokens import SCOPES
 
 
@@ -176,3 +178,32 @@ class AdminTokenForm(FlaskForm):
         choices=[SelectChoice(scope, f"{scope}: {what}") for scope, what in SCOPES.items()],
         validators=[InputRequired(message="Choose at least one scope.")],
     )
+
+
+class OverrideForm(FlaskForm):
+    inviter = StringField(
+        "Inviter's username",
+        validators=[InputRequired(), Length(max=30)],
+        description="The client (or freelancer) whose invitation was refused.",
+    )
+    invitation = SelectField(
+        "Invitation",
+        choices=[
+            SelectChoice(f"{kind}:{purpose}", f"{who}: {label}")
+            for kind, who in (("talent", "Their own freelancer"), ("client", "Their own client"))
+            for purpose, label in PURPOSES[InvitationKind(kind)].items()
+        ],
+        validators=[InputRequired()],
+    )
+    first_name = StringField("First name", validators=[InputRequired(), Length(max=60)])
+    last_name = StringField("Last name", validators=[InputRequired(), Length(max=60)])
+    email = EmailField(
+        "Email",
+        validators=[InputRequired(), Length(max=254)],
+        description="The address of the existing account; it must never have been active.",
+    )
+    reason = TextAreaField(
+        "Reason",
+        validators=[InputRequired(message="Give a reason: it is kept in the log."),
+                    Length(max=500)],
+    )  # fmt: skip

@@ -78,7 +78,8 @@ def _new_secret() -> tuple[str, str]:
     return secret, hash_secret(secret)
 
 
-def _clean_name(field: str, value: str) -> str:
+def clean_name(field: str, value: str) -> str:
+    """Return the name on one line; raise InvitationError when empty or too long."""
     name = " ".join((value or "").split())
     if not 1 <= len(name) <= 60:
         raise InvitationError(field, "Give a name of 1 to 60 characters.")
@@ -112,10 +113,15 @@ def may_invite(user: User, kind: InvitationKind, now: datetime) -> str:
 def _email_text(invitation: Invitation, inviter: User, link: str) -> tuple[str, str]:
     purpose = PURPOSES[InvitationKind(invitation.kind)][invitation.purpose]
     subject = f"{inviter.username} invites you to {purpose} on the marketplace"
+    how = (
+        "Create your account with this link (your name and email are filled in for you)"
+        if invitation.account_id is None
+        else "You already have an account with this email address: open this link, sign in "
+        "to that account and accept"
+    )
     body = (
         f"Hello {invitation.first_name},\n\n"
-        f"{inviter.username} invites you to {purpose}. Create your account with this link "
-        f"(your name and email are filled in for you):\n\n{link}\n\n"
+        f"{inviter.username} invites you to {purpose}. {how}:\n\n{link}\n\n"
         f"The link works once and expires on {invitation.expires_at:%-d %B %Y} (UTC). "
         "If you did not expect this email, ignore it: nothing happens unless you use the link.\n"
     )
@@ -152,8 +158,8 @@ def invite(
     if purpose not in PURPOSES[kind]:
         choices = ", ".join(f"“{p}”" for p in PURPOSES[kind].values())
         raise InvitationError("purpose", f"Choose one of {choices}.")
-    first = _clean_name("first_name", first_name)
-    last = _clean_name("last_name", last_name)
+    first = clean_name("first_name", first_name)
+    last = clean_name("last_name", last_name)
     address = clean_email(email)
     key = email_key(address)
     if session.scalar(sa.select(User.id).where(User.email_key == key)):
@@ -180,21 +186,39 @@ def invite(
             "You have already invited this person and the invitation is still open. "
             "Resend it from your list instead.",
         )
+    return create(session, inviter, kind, purpose, first, last, address, now, link_base)
+
+
+def create(
+    session: Session,
+    inviter: User,
+    kind: InvitationKind,
+    purpose: str,
+    first_name: str,
+    last_name: str,
+    address: str,
+    now: datetime,
+    link_base: str,
+    account_id: int | None = None,
+) -> Invitation:
+    """Store an invitation of values already checked, queue its email (the link is
+    ``link_base`` + a new secret) and return it (flushed, not committed)."""
     secret, hashed = _new_secret()
     invitation = Invitation(
         inviter_id=inviter.id,
         kind=kind.value,
         purpose=purpose,
-        first_name=first,
-        last_name=last,
+        first_name=first_name,
+        last_name=last_name,
         email=address,
-        email_key=key,
+        email_key=email_key(address),
         token_hash=hashed,
         status=InvitationStatus.INVITED.value,
         created_at=now,
         expires_at=now + timedelta(days=INVITATION_DAYS),
         last_sent_at=now,
         send_count=1,
+        account_id=account_id,
     )
     session.add(invitation)
     session.flush()
@@ -220,12 +244,17 @@ def resend(
     """Send the invitation again with a new link valid for another INVITATION_DAYS (the old
     link stops working) and return it.
 
-    Raises InvitationNotFound, or InvitationError when it was accepted or revoked, or an
-    account now exists for the email.
+    Raises InvitationNotFound, or InvitationError when it was accepted or revoked, was an
+    admin's override, or an account now exists for the email.
     """
     invitation = invitation_of(session, inviter, invitation_id)
     if invitation.status != InvitationStatus.INVITED:
         raise InvitationError("status", f"This invitation was {invitation.status}.")
+    if invitation.account_id is not None:
+        raise InvitationError(
+            "status", "An admin sent this invitation to an existing account: only an admin "
+            "can send it again, from the referral console.",
+        )  # fmt: skip
     if session.scalar(sa.select(User.id).where(User.email_key == invitation.email_key)):
         raise InvitationError(
             "email", "This person has an account now. Invite them to a job instead."
@@ -318,6 +347,8 @@ def accept(
     forum.accounts.service.AccountError for an unusable username or password.
     """
     invitation = open_invitation(session, secret, now)
+    if invitation.account_id is not None:
+        raise InvitationClosed(InvitationStatus.ACCEPTED)  # for an account that exists
     kind = InvitationKind(invitation.kind)
     user = service.register(
         session,
@@ -330,6 +361,20 @@ def accept(
         ),
         password_method,
     )
+    relationship = claim(session, invitation, secret, user, now)
+    return Acceptance(user, invitation, relationship)
+
+
+def claim(
+    session: Session, invitation: Invitation, secret: str, user: User, now: datetime
+) -> TalentRelationship:
+    """Mark the invitation accepted by ``user``, record the relationship between the inviter
+    and ``user``, notify the inviter, and return the relationship.
+
+    The invitation row is updated only while still open under this link's secret, so two
+    submissions at once claim it once: raises InvitationClosed for the second.
+    """
+    kind = InvitationKind(invitation.kind)
     claimed = session.execute(
         sa.update(Invitation)
         .where(
@@ -362,8 +407,10 @@ def accept(
         session,
         invitation.inviter_id,
         "referral_signed_up",
-        f"{invitation.full_name} accepted your invitation and joined as {user.username}.",
+        f"{invitation.full_name} accepted your invitation and joined as {user.username}."
+        if invitation.account_id is None
+        else f"{invitation.full_name} ({user.username}) accepted your invitation.",
         "/referrals/talent",
         f"invitation:{invitation.id}",
     )
-    return Acceptance(user, invitation, relationship)
+    return relationship

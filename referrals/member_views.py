@@ -38,6 +38,7 @@ from referrals import (
     invitations,
     links,
     members,
+    override_views,
     timeline,
     tokens,
 )
@@ -426,6 +427,8 @@ def accept_invitation(secret: str) -> Any:
         return render_template(
             "referrals/invitation_closed.html", message=CLOSED_MESSAGES[closed.status]
         ), 410
+    if invitation.account_id is not None:  # an admin's override, for an existing account
+        return override_views.accept_page(invitation, secret)
     if current_user.is_authenticated:
         return render_template(
             "referrals/invitation_closed.html",

@@ -63,8 +63,12 @@ class Invitation(db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set only by an admin's override (referrals.overrides): the existing, never active
+    # account the invitation is for. Accepting it connects that account; it creates none.
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
     inviter: Mapped[User] = relationship(foreign_keys=[inviter_id])
+    account: Mapped[User | None] = relationship(foreign_keys=[account_id])
 
     def __repr__(self) -> str:
         return f"<Invitation {self.id} {self.kind} by={self.inviter_id} {self.status}>"

@@ -273,6 +273,12 @@ ROUTES = [
     Route("referral_pages.accept_invitation", "POST", lambda w: "/invitations/inv_authz",
           {**everyone(409), "anonymous": 422, "banned": 422}, data={"username": "x"},
           referrals=True),
+    # an admin's override invitation is for one existing account: sign in as it, others 403
+    Route("referral_pages.accept_invitation", "GET", lambda w: "/invitations/inv_override",
+          {**everyone(403), "anonymous": 200, "banned": 200}, name="override", referrals=True),
+    Route("referral_pages.accept_invitation", "POST", lambda w: "/invitations/inv_override",
+          {**everyone(403), "anonymous": LOGIN, "banned": LOGIN}, name="override",
+          referrals=True),
     # the referral console: admins only (moderators too get 403)
     Route("referral_admin.index", "GET", lambda w: "/admin/referrals/",
           staff(200, moderator=403)),
@@ -341,6 +347,13 @@ ROUTES = [
     Route("referral_admin.revoke_token", "POST",
           lambda w: f"/admin/referrals/tokens/{w.ids['member_token']}/revoke",
           staff(302, moderator=403), referrals=True),
+    Route("referral_admin.invitation_overrides", "GET", lambda w: "/admin/referrals/invitations",
+          staff(200, moderator=403)),
+    Route("referral_admin.invitation_overrides", "POST",
+          lambda w: "/admin/referrals/invitations", staff(ALLOWED, moderator=403),
+          data={"inviter": "victim", "invitation": "talent:offer", "first_name": "Walter",
+                "last_name": "Skinner", "email": "dormant@example.com", "reason": "authz"},
+          referrals=True),
     Route("mailbox.index", "GET", lambda w: "/admin/mailbox", staff(200, moderator=403)),
 ]  # fmt: skip
 
@@ -378,7 +391,7 @@ def _world(app: Flask, referral_things: bool = False) -> World:
 def _referral_world(victim: User) -> dict[str, int]:
     """The victim's referral things (a link, a referral, rewards in and out of a payout batch,
     an invitation with the known link /invitations/inv_authz, a token) and an applicant."""
-    from referrals import invitations, payouts, tokens
+    from referrals import invitations, overrides, payouts, tokens
     from referrals.models import Reward
     from tests.referrals.factories import rewarded_referral
 
@@ -393,6 +406,11 @@ def _referral_world(victim: User) -> dict[str, int]:
         "http://townhall.test/invitations/",
     )  # fmt: skip
     invitation.token_hash = invitations.hash_secret("inv_authz")
+    make_user("dormant", email="dormant@example.com")
+    override = overrides.override(db.session, victim.username, "talent", "offer", "Walter",
+                                  "Skinner", "dormant@example.com", utcnow(),
+                                  "http://townhall.test/invitations/").invitation  # fmt: skip
+    override.token_hash = invitations.hash_secret("inv_override")
     token, _ = tokens.create_token(db.session, "stats", ["me:read"], utcnow(), owner=victim)
     applicant = make_user("applicant")
     affiliates.apply(db.session, applicant, "Readers", utcnow())

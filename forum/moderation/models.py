@@ -112,6 +112,7 @@ class Action(enum.StrEnum):
     CREATE_PAYOUT = "create_payout"
     PAY_PAYOUT = "pay_payout"
     DECIDE_AFFILIATE = "decide_affiliate"
+    OVERRIDE_INVITATION = "override_invitation"
     CREATE_TOKEN = "create_token"  # noqa: S105 - an act, not a secret
     REVOKE_TOKEN = "revoke_token"  # noqa: S105 - an act, not a secret
 

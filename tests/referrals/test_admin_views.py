@@ -31,6 +31,7 @@ GET_ROUTES = [
     "/admin/referrals/payouts/{batch}.csv",
     "/admin/referrals/affiliates",
     "/admin/referrals/tokens",
+    "/admin/referrals/invitations",
 ]
 POST_ROUTES = [
     "/admin/referrals/programs/{program}",
@@ -44,6 +45,7 @@ POST_ROUTES = [
     "/admin/referrals/affiliates/{member}",
     "/admin/referrals/tokens",
     "/admin/referrals/tokens/{token}/revoke",
+    "/admin/referrals/invitations",
 ]
 
 
