@@ -8,6 +8,7 @@ hear of it, and (for a new post) watches the thread and marks it read for its au
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -46,10 +47,18 @@ class PostingError(ValueError):
         self.message = message
 
 
+def shows_something(text: str) -> bool:
+    """Whether ``text`` has a character a reader can see: whitespace and invisible format and
+    control characters (zero-width space, joiners, byte-order marks) alone show nothing."""
+    return any(
+        not char.isspace() and unicodedata.category(char) not in ("Cf", "Cc") for char in text
+    )
+
+
 def clean_title(title: str) -> str:
     """Return the title with surrounding space removed; raise PostingError if unusable."""
     title = " ".join(title.replace("\x00", "").split())
-    if not MIN_TITLE_CHARS <= len(title) <= MAX_TITLE_CHARS:
+    if not (shows_something(title) and MIN_TITLE_CHARS <= len(title) <= MAX_TITLE_CHARS):
         raise PostingError(
             "title", f"A title needs {MIN_TITLE_CHARS} to {MAX_TITLE_CHARS} characters."
         )
@@ -60,7 +69,7 @@ def render_body(session: Session, body: str) -> tuple[str, str, list[User]]:
     """Return (source, html, mentioned members) for a post body; raise PostingError if unusable."""
     if len(body) > MAX_BODY_CHARS:
         raise PostingError("body", f"A post can have at most {MAX_BODY_CHARS:,} characters.")
-    if not body.strip():
+    if not shows_something(body):
         raise PostingError("body", "Write something: a post cannot be empty.")
     source = body.replace("\r\n", "\n").replace("\x00", "").rstrip()
     named = mentions.lookup(session, source)

@@ -76,6 +76,9 @@ def test_new_thread_through_the_form(signed_in, board) -> None:
         ("   ", "body", "A title needs 3 to 200 characters."),
         ("Good title", "", "Write something: a post cannot be empty."),
         ("Good title", " \n\t ", "Write something: a post cannot be empty."),
+        # Zero-width spaces, a word joiner and a byte-order mark show nothing either.
+        ("\u200b\u200b\u2060\ufeff", "body", "A title needs 3 to 200 characters."),
+        ("Good title", "\u200b \u200c\u200d\n\ufeff", "Write something: a post cannot be empty."),
         ("Good title", "x" * 50_001, "A post can have at most 50,000 characters."),
     ],
 )
