@@ -65,8 +65,10 @@ def _row(
     }
 
 
-def _may_see(user: User, board: Board) -> bool:
-    return not board.moderators_only or user.role in STAFF_ROLES
+def _reaches(user: User, board: Board) -> bool:
+    """Whether a post on ``board`` may notify ``user``: they can read the board and are not
+    banned (a banned member cannot sign in to read it; watchers are filtered the same way)."""
+    return user.banned_at is None and (not board.moderators_only or user.role in STAFF_ROLES)
 
 
 def _notify_directly(
@@ -81,7 +83,7 @@ def _notify_directly(
     chosen: dict[int, NotificationKind] = {}
     for kind, users in by_kind:
         for user in users:
-            if user.id != actor_id and user.id not in chosen and _may_see(user, board):
+            if user.id != actor_id and user.id not in chosen and _reaches(user, board):
                 chosen[user.id] = kind
     if not chosen:
         return

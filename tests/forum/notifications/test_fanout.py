@@ -51,6 +51,16 @@ def test_a_reply_notifies_the_thread_author_and_watchers_but_not_the_replier(
     assert (row.actor_id, row.post_id, row.thread_id) == (other_member.id, reply.id, thread.id)
 
 
+def test_banned_members_are_not_notified_of_quotes_or_mentions(member, other_member, board) -> None:
+    banned = make_user("bert")
+    thread = posting.create_thread(db.session, banned, board, "Question", "Body")
+    banned.banned_at = datetime.now(UTC)
+    question = _first_post(thread)
+    posting.reply(db.session, other_member, thread, "@bert and @ann", quoted_post=question)
+    assert _kinds(banned) == []
+    assert _kinds(member) == ["mention"]
+
+
 def test_replying_watches_the_thread_unless_the_setting_is_off(member, other_member, board) -> None:
     quiet = make_user("quiet")
     db.session.add(NotificationSettings(user_id=quiet.id, watch_on_post=False))
