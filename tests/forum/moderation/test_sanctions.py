@@ -12,7 +12,7 @@ from forum.accounts.models import Role, User
 from forum.boards.models import Kudos, Post
 from forum.database import utcnow
 from forum.extensions import db
-from forum.moderation import sanctions
+from forum.moderation import removals, sanctions
 from forum.moderation.errors import ModerationError
 from forum.moderation.models import Report
 from forum.permissions import PermissionDenied
@@ -183,3 +183,19 @@ def test_profiles_link_moderators_to_the_member_page(app, mod, member):
     member_page = mod.get("/moderation/members/ann").get_data(as_text=True)
     assert "Suspended until" in member_page and "rude" in member_page
     assert mod.get("/moderation/members/nobody").status_code == 404
+
+
+def test_profiles_mark_removed_posts_for_moderators_and_offer_no_sanction_on_staff(
+    app, mod, moderator, member, board
+):
+    thread, [question] = make_thread(member, board, title="A thread that went")
+    _, [kept] = make_thread(member, board, title="A thread that stays")
+    removals.remove_post(db.session, moderator, question.id, "spam")
+    db.session.commit()
+    html = mod.get("/u/ann").get_data(as_text=True)
+    assert "A thread that went" in html and "Thread removed" in html
+    assert html.count("tag-removed") == 1  # the kept thread carries no mark
+    assert 'href="/moderation/members/ann"' in html
+    make_user("second_mod", role=Role.MODERATOR)
+    staff = mod.get("/u/second_mod").get_data(as_text=True)
+    assert "/moderation/members/second_mod" not in staff
