@@ -52,11 +52,27 @@ def postgresql_schema() -> str:
     return f"townhall_test_{checkout}_{_worker_id()}"
 
 
-def postgresql_url() -> str:
-    """Return the URL of this test process's own schema in the test database."""
+def postgresql_url(schema: str | None = None) -> str:
+    """Return the URL of ``schema`` (default this test process's own) in the test database."""
     base = postgresql_base_url()
     separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options=-csearch_path%3D{postgresql_schema()}"
+    return f"{base}{separator}options=-csearch_path%3D{schema or postgresql_schema()}"
+
+
+def empty_database_url(kind: str, directory: Path, name: str | None = None) -> str:
+    """Return the URL of an empty database of ``kind``: a file in ``directory`` on SQLite;
+    on PostgreSQL this process's schema, or ``<that schema>_<name>`` (for a second database
+    beside it, a live server's say), dropped and made anew."""
+    if kind == "sqlite":
+        return f"sqlite:///{directory / ((name or 'townhall') + '.sqlite3')}"
+    require_postgresql()
+    schema = postgresql_schema() + (f"_{name}" if name else "")
+    engine = sa.create_engine(postgresql_base_url())
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    return postgresql_url(schema)
 
 
 def _postgresql_available() -> str | None:
@@ -111,17 +127,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def database_url(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Return the URL of a freshly migrated database of the given kind."""
-    if database_kind == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "townhall.sqlite3"
-        url = f"sqlite:///{path}"
-    else:
-        require_postgresql()
-        engine = sa.create_engine(postgresql_base_url())
-        with engine.begin() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {postgresql_schema()} CASCADE"))
-            connection.execute(sa.text(f"CREATE SCHEMA {postgresql_schema()}"))
-        engine.dispose()
-        url = postgresql_url()
+    url = empty_database_url(database_kind, tmp_path_factory.mktemp("db"))
     migrated = create_app(_test_config(url))
     with migrated.app_context():
         upgrade()

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
@@ -19,14 +18,7 @@ from forum import create_app
 from forum.demo import load as load_demo
 from forum.extensions import db
 from forum.signals import demo_loaded
-from tests.conftest import (
-    ARTIFACTS,
-    FAST_PASSWORD_HASH,
-    IN_CI,
-    postgresql_base_url,
-    postgresql_schema,
-    require_postgresql,
-)
+from tests.conftest import ARTIFACTS, FAST_PASSWORD_HASH, IN_CI, empty_database_url
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -96,23 +88,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serve(f"sqlite:///{path}")
 
 
-def empty_database(kind: str, name: str, directory: Path) -> str:
-    """Return the URL of an empty database of ``kind`` for a live server: a file in
-    ``directory`` on SQLite, the schema ``<this process's schema>_<name>`` on PostgreSQL."""
-    if kind == "sqlite":
-        return f"sqlite:///{directory / f'{name}.sqlite3'}"
-    require_postgresql()
-    schema = f"{postgresql_schema()}_{name}"
-    engine = sa.create_engine(postgresql_base_url())
-    with engine.begin() as connection:
-        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    base = postgresql_base_url()
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture(scope="session")
 def live_server_on(
     database_kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -122,7 +97,7 @@ def live_server_on(
         yield request.getfixturevalue("live_server")
         return
     _require_browser()
-    yield from _serve(empty_database(database_kind, "live", tmp_path_factory.mktemp("live")))
+    yield from _serve(empty_database_url(database_kind, tmp_path_factory.mktemp("live"), "live"))
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,13 @@ from forum.boards import posting
 from forum.boards.models import Board, Post
 from forum.extensions import db
 from forum.moderation.models import ModerationAction, Report
-from tests.browser.conftest import empty_database
-from tests.conftest import ARTIFACTS, FAST_PASSWORD_HASH, TEST_PASSWORD, make_user
+from tests.conftest import (
+    ARTIFACTS,
+    FAST_PASSWORD_HASH,
+    TEST_PASSWORD,
+    empty_database_url,
+    make_user,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +37,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def moderation_server(database_kind: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Serve a freshly migrated database with a reported-to-be thread; yield its URL."""
-    url = empty_database(database_kind, "moderation", tmp_path)
+    url = empty_database_url(database_kind, tmp_path, "moderation")
     app = create_app({
         "SECRET_KEY": "browser-test", "SQLALCHEMY_DATABASE_URI": url,
         "PASSWORD_HASH_METHOD": FAST_PASSWORD_HASH, "RATELIMIT_STORAGE_URI": "memory://",

@@ -17,26 +17,12 @@ from forum.boards.models import Post
 from forum.extensions import db
 from forum.search.index import index_post
 from forum.search.service import SearchFilters, search
-from tests.conftest import (
-    _test_config,
-    postgresql_base_url,
-    postgresql_schema,
-    require_postgresql,
-)
+from tests.conftest import _test_config, empty_database_url
 
 
 @pytest.fixture
 def fresh_url(database_kind: str, tmp_path) -> str:  # noqa: ANN001
-    if database_kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'backfill.sqlite3'}"
-    require_postgresql()
-    schema = f"{postgresql_schema()}_backfill"
-    engine = sa.create_engine(postgresql_base_url())
-    with engine.begin() as connection:
-        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    engine.dispose()
-    return f"{postgresql_base_url()}?options=-csearch_path%3D{schema}"
+    return empty_database_url(database_kind, tmp_path, "backfill")
 
 
 def _insert_forum_as_of_0001() -> None:
