@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from forum.database import UTCDateTime
+from forum.database import Prepared, UTCDateTime
 from referrals.models import Click, Link
 
 # Substrings of the user agents of crawlers, link previewers and scripts (lower case).
@@ -113,7 +113,7 @@ def _click_values(is_bot: sa.ColumnElement, bot_reason: sa.ColumnElement) -> lis
 
 
 # A person's click: flagged as a flood when the address clicked too often in the last minute.
-_INSERT_CHECKED = (
+_INSERT_CHECKED = Prepared(
     sa.insert(_clicks)
     .from_select(
         _CLICK_COLUMNS,
@@ -127,7 +127,11 @@ _INSERT_CHECKED = (
     .returning(_clicks.c.id, _clicks.c.is_bot)
 )
 # A known crawler's click: a bot's whatever the address did.
-_INSERT_CRAWLER = sa.insert(_clicks).returning(_clicks.c.id, _clicks.c.is_bot)
+_INSERT_CRAWLER = Prepared(
+    sa.insert(_clicks)
+    .values(dict(zip(_CLICK_COLUMNS, _click_values(sa.true(), sa.literal("crawler")), strict=True)))
+    .returning(_clicks.c.id, _clicks.c.is_bot)
+)
 
 
 def record(
@@ -150,13 +154,14 @@ def record(
         "agent_class": agent_class,
         "visitor_id": visitor_id,
     }
-    connection = session.connection()
     if crawler:
-        statement = _INSERT_CRAWLER.values(is_bot=True, bot_reason="crawler")
-        row = connection.execute(statement, values).one()
+        statement = _INSERT_CRAWLER
     else:
+        statement = _INSERT_CHECKED
         values.update(since=now - FLOOD_WINDOW, flood_limit=flood_limit)
-        row = connection.execute(_INSERT_CHECKED, values).one()
+    cursor = statement.execute(session.connection(), values)
+    (row,) = cursor.fetchall()  # all: SQLite finishes an INSERT … RETURNING by reading it out
+    cursor.close()
     return RecordedClick(row[0], bool(row[1]))
 
 

@@ -49,10 +49,9 @@ def follow(code: str) -> Response:
     """
     start_writing(db.session)
     now = utcnow()
-    home = url_for("boards.index")
     link = links.followable(db.session, code, now)
     if link is None:
-        response = redirect(home)
+        response = redirect(url_for("boards.index"))
     else:
         config = current_app.config
         visitor_id = _visitor_id()
@@ -69,7 +68,8 @@ def follow(code: str) -> Response:
         if visitor_id is not None:
             addresses.remember_address(db.session, visitor_id, hashed, now)
         clicks.commit_click(db.session)
-        response = redirect(safe_local_path(link.target, home))
+        target = safe_local_path(link.target, "") or url_for("boards.index")
+        response = redirect(target)
         if not click.is_bot:
             response.set_cookie(
                 attribution.COOKIE_NAME,
