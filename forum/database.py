@@ -114,6 +114,9 @@ class Prepared:
     statement is the one ``connection.execute`` would send. Rows come back as the driver
     gives them, without result processing: select only plain columns (numbers, strings).
     Errors are raised as SQLAlchemy's ``DBAPIError`` subclasses, as ``execute`` raises them.
+    No engine event sees these statements (``before_cursor_execute``: the search generation
+    notices writes to searchable content that way), so use it only for statements that
+    touch nothing such a listener watches.
     """
 
     def __init__(self, statement: Any) -> None:

@@ -121,7 +121,7 @@ _links = Link.__table__
 _programs = Program.__table__
 # Built once (a click is the busiest request): Program.is_running and Link.enabled, in SQL.
 _NOW = sa.bindparam("now", type_=UTCDateTime)
-_FOLLOWABLE = Prepared(
+FOLLOWABLE = (
     sa.select(_links.c.id, _links.c.program_id, _links.c.target, _programs.c.attribution_days)
     .join(_programs, _programs.c.id == _links.c.program_id)
     .where(
@@ -131,6 +131,7 @@ _FOLLOWABLE = Prepared(
         sa.or_(_programs.c.ends_at.is_(None), _programs.c.ends_at > _NOW),
     )
 )
+_FOLLOWABLE = Prepared(FOLLOWABLE)
 
 
 def followable(session: Session, code: str, now: datetime) -> FollowedLink | None:
