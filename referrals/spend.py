@@ -3,6 +3,7 @@ and counted into the running totals of the referrals they concern."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -371,22 +372,42 @@ def _balances(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, 
     return {(a, b): paid - refunded for a, b, paid, refunded in rows}
 
 
-def _write_balances(session: Session, deltas: dict[tuple[str, str], list[int]]) -> None:
-    """Add each pair's payments and refunds of the batch to its running balance."""
-    if not deltas:
-        return
+@functools.cache
+def _balances_upsert(dialect: str) -> sa.Insert:
+    # Built once per dialect: building an upsert cost more than running it.
     table = SpendBalance.__table__
-    dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    upsert = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["payer_key", "payee_key"],
         set_={
             "paid_cents": table.c.paid_cents + insert.excluded.paid_cents,
             "refunded_cents": table.c.refunded_cents + insert.excluded.refunded_cents,
         },
     )
-    session.execute(
-        upsert,
+
+
+@functools.cache
+def _events_insert(dialect: str) -> sa.Insert:
+    table = SpendEvent.__table__
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(
+        table.c.id, table.c.event_id
+    )
+
+
+_MARK_ATTRIBUTED = (
+    sa.update(SpendEvent.__table__)
+    .where(SpendEvent.__table__.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(attributed=True)
+)
+
+
+def _write_balances(session: Session, deltas: dict[tuple[str, str], list[int]]) -> None:
+    """Add each pair's payments and refunds of the batch to its running balance."""
+    if not deltas:
+        return
+    session.connection().execute(
+        _balances_upsert(session.get_bind().dialect.name),
         [
             {"payer_key": a, "payee_key": b, "paid_cents": paid, "refunded_cents": refunded}
             for (a, b), (paid, refunded) in sorted(deltas.items())
@@ -536,11 +557,7 @@ def record_batch(
             attributed_ids.append(row_id)
         outcomes[position] = Outcome(event.event_id, EventKind(event.kind).value, attributed, now)
     if attributed_ids:
-        session.connection().execute(
-            sa.update(SpendEvent.__table__)
-            .where(SpendEvent.__table__.c.id.in_(attributed_ids))
-            .values(attributed=True)
-        )
+        session.connection().execute(_MARK_ATTRIBUTED, {"ids": attributed_ids})
     _write_totals(session, list(counted.values()))
     batch.finish(session)
     result = []
@@ -563,32 +580,31 @@ def _insert_events(session: Session, new: list, now: datetime, source: str) -> d
     """
     if not new:
         return {}
-    table = SpendEvent.__table__
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    rows = session.execute(
-        insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(
-            table.c.id, table.c.event_id
-        ),
-        [
-            {
-                "event_id": event.event_id,
-                "body_hash": digest,
-                "kind": EventKind(event.kind).value,
-                "occurred_at": event.occurred_at,
-                "amount_cents": event.amount_cents,
-                "currency": event.currency,
-                "payer_ref": event.payer.ref,
-                "payee_ref": event.payee.ref,
-                "payer_id": payer,
-                "payee_id": payee,
-                "attributed": False,
-                "source": source,
-                "received_at": now,
-            }
-            for _position, event, digest, payer, payee in new
-        ],
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            _events_insert(session.get_bind().dialect.name),
+            [
+                {
+                    "event_id": event.event_id,
+                    "body_hash": digest,
+                    "kind": EventKind(event.kind).value,
+                    "occurred_at": event.occurred_at,
+                    "amount_cents": event.amount_cents,
+                    "currency": event.currency,
+                    "payer_ref": event.payer.ref,
+                    "payee_ref": event.payee.ref,
+                    "payer_id": payer,
+                    "payee_id": payee,
+                    "attributed": False,
+                    "source": source,
+                    "received_at": now,
+                }
+                for _position, event, digest, payer, payee in new
+            ],
+        )
+        .all()
+    )
     ids = {event_id: row_id for row_id, event_id in rows}
     if len(ids) < len(new):
         missing = next(e.event_id for _p, e, _d, _a, _b in new if e.event_id not in ids)
