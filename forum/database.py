@@ -165,17 +165,47 @@ class Prepared:
         return cursor
 
 
-def start_writing(session: Any) -> None:
+def start_writing(session: Any, keep_loaded: bool = False) -> None:
     """End the current (read) transaction and mark the request as one that writes.
 
     For a safe-method request that writes after reading (a view counter): on SQLite the
     next transaction then takes the write lock up front and waits for other writers.
+
+    With ``keep_loaded`` (a request that read first, see ``reads_first``) the objects it
+    loaded stay as they are instead of being expired and read again: on SQLite the read
+    transaction ends with a commit that expires nothing; elsewhere it simply continues
+    (PostgreSQL locks nothing for reads). The writes must then check, under their locks,
+    what they rely on (as posting does for a thread's lock and removal).
     """
     from flask import g, has_request_context
     from sqlalchemy.orm import scoped_session
 
     plain = session() if isinstance(session, scoped_session) else session
     if plain.in_transaction():  # (a fresh request's session has none: nothing to end)
-        plain.rollback()
+        if not keep_loaded:
+            plain.rollback()
+        elif plain.get_bind().dialect.name == "sqlite":
+            expire, plain.expire_on_commit = plain.expire_on_commit, False
+            try:
+                plain.commit()
+            finally:
+                plain.expire_on_commit = expire
     if has_request_context():
         g.writes_expected = True
+
+
+def reads_first(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Let a view that writes read (and compute) before it takes SQLite's one write lock:
+    its first transaction begins as a reader; ``start_writing(session, keep_loaded=True)``
+    then ends it and the writes take the lock. Without this, a POST's first query takes the
+    lock, and holds it while the request does work that needs none (rendering a post)."""
+    import functools
+
+    from flask import g
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.writes_expected = False
+        return view(*args, **kwargs)
+
+    return wrapper

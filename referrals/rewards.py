@@ -270,14 +270,14 @@ def live_rewards(session: Session, referrals: Iterable[Referral]) -> dict[str, R
     ]
     if not keys:
         return {}
-    return {
-        r.live_key: r
-        for r in session.scalars(
-            sa.select(Reward)
-            .where(Reward.live_key.in_(keys))
-            .execution_options(populate_existing=True)
-        )
-    }
+    found = session.scalars(
+        _LIVE_REWARDS, {"keys": keys}, execution_options={"populate_existing": True}
+    )
+    return {r.live_key: r for r in found}
+
+
+# Built once, the keys bound at execution.
+_LIVE_REWARDS = sa.select(Reward).where(Reward.live_key.in_(sa.bindparam("keys", expanding=True)))
 
 
 def settle(

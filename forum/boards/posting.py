@@ -243,17 +243,19 @@ def reply(
     body: str,
     quoted_post: Post | None = None,
     submission_key: str | None = None,
+    rendered: tuple[str, str, list[User]] | None = None,
 ) -> Post:
     """Add a reply to a thread and return it (the earlier post for a repeated submission).
 
-    Raises PostingError for invalid input, PermissionDenied when the thread is locked or the
-    author may not post.
+    ``rendered`` is ``render_body(session, body)`` when the caller rendered it already
+    (before taking the write lock). Raises PostingError for invalid input, PermissionDenied
+    when the thread is locked or the author may not post.
     """
     ensure_can_reply(author, thread)
     earlier = _find_resubmission(session, author, submission_key)
     if earlier is not None:
         return earlier
-    source, html, mentioned = render_body(session, body)
+    source, html, mentioned = rendered or render_body(session, body)
     if quoted_post is not None and quoted_post.thread_id != thread.id:
         quoted_post = None
     quoted_id = quoted_post.id if quoted_post is not None else None
