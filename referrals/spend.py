@@ -356,6 +356,13 @@ def _concerned_referrals(
         {"payers": sorted(payers), "payees": sorted(payees)},
         execution_options={"populate_existing": True},
     ).all()
+    programs = {r.program.id: r.program for r in referrals}
+    by_program: dict[int, list] = {program_id: [] for program_id in programs}
+    if programs:
+        for tier in session.scalars(_statements(session).tiers, {"programs": sorted(programs)}):
+            by_program[tier.program_id].append(tier)
+    for program_id, program in programs.items():
+        set_committed_value(program, "tiers", by_program[program_id])
     kinds = {r.id: r.program.referee_kind for r in referrals}
     by_payer = {r.referee_id: r for r in referrals if kinds[r.id] == RefereeKind.CLIENT.value}
     by_payee = {r.referee_id: r for r in referrals if kinds[r.id] == RefereeKind.FREELANCER.value}

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import contains_eager
 
 from forum.accounts.models import User
-from referrals.models import Program, RefereeKind, Referral, SpendBalance, SpendEvent
+from referrals.models import Program, RefereeKind, Referral, SpendBalance, SpendEvent, Tier
 
 _events = SpendEvent.__table__
 _balances = SpendBalance.__table__
@@ -53,6 +53,7 @@ class Statements:
     stored: sa.Select
     known_ids: sa.Select
     concerned_referrals: sa.Select
+    tiers: sa.Select
     mark_attributed: sa.Update
     insert_events: sa.Insert
     upsert_balances: sa.Insert
@@ -98,7 +99,9 @@ def for_dialect(dialect: str) -> Statements:
     concerned = (
         sa.select(Referral)
         .join(Program, Program.id == Referral.program_id)
-        .options(contains_eager(Referral.program))  # the join's columns, not a query each
+        # The join's columns, not a query each; the programs' tiers are read by ``tiers``
+        # (the selectin loader's own machinery cost more than its query).
+        .options(contains_eager(Referral.program).lazyload(Program.tiers))
         .where(
             sa.or_(
                 sa.and_(
@@ -113,6 +116,11 @@ def for_dialect(dialect: str) -> Statements:
         )
         .order_by(Referral.id)
         .with_for_update(of=Referral)
+    )
+    tiers = (
+        sa.select(Tier)
+        .where(_among(Tier.program_id, "programs", arrays))
+        .order_by(Tier.program_id, Tier.position)
     )
     mark_attributed = (
         sa.update(_events).where(_among(_events.c.id, "ids", arrays)).values(attributed=True)
@@ -162,6 +170,7 @@ def for_dialect(dialect: str) -> Statements:
         stored=stored,
         known_ids=known_ids,
         concerned_referrals=concerned,
+        tiers=tiers,
         mark_attributed=mark_attributed,
         insert_events=events.on_conflict_do_nothing(index_elements=["event_id"]).returning(
             _events.c.id, _events.c.event_id
