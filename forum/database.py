@@ -138,18 +138,29 @@ class Prepared:
             found = self._by_dialect[dialect.name] = (compiled.string, defaults, processors, order)
         return found
 
-    def execute(self, connection: Any, params: dict[str, Any]) -> Any:
-        """Run the statement on the SQLAlchemy ``connection``'s DB-API connection, in its
-        transaction, and return the DB-API cursor (``fetchone``/``fetchall``)."""
-        sql, defaults, processors, order = self._compiled(connection.dialect)
+    def _args(self, dialect: Any, params: dict[str, Any]) -> Any:
+        _sql, defaults, processors, order = self._compiled(dialect)
         values = {**defaults, **params}
         for name, process in processors:
             values[name] = process(values[name])
-        args = tuple(values[name] for name in order) if order is not None else values
+        return tuple(values[name] for name in order) if order is not None else values
+
+    def execute(self, connection: Any, params: dict[str, Any]) -> Any:
+        """Run the statement on the SQLAlchemy ``connection``'s DB-API connection, in its
+        transaction, and return the DB-API cursor (``fetchone``/``fetchall``)."""
+        return self._run(connection, "execute", self._args(connection.dialect, params))
+
+    def execute_many(self, connection: Any, rows: list[dict[str, Any]]) -> None:
+        """Run the statement once per row with the driver's ``executemany``."""
+        dialect = connection.dialect
+        self._run(connection, "executemany", [self._args(dialect, row) for row in rows]).close()
+
+    def _run(self, connection: Any, method: str, args: Any) -> Any:
+        sql = self._compiled(connection.dialect)[0]
         dbapi_connection = connection.connection.dbapi_connection
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(sql, args)
+            getattr(cursor, method)(sql, args)
         except connection.dialect.loaded_dbapi.Error as error:
             invalidated = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
             if invalidated:

@@ -538,7 +538,17 @@ def _insert_events(session: Session, new: list, now: datetime, source: str) -> d
         }
         for _position, event, digest, payer, payee in new
     ]
-    rows = session.connection().execute(sql.insert_events, sql.rows(values, EVENT_COLUMNS))
+    connection = session.connection()
+    if sql.arrays:
+        rows = connection.execute(sql.insert_events, sql.rows(values, EVENT_COLUMNS)).all()
+    else:
+        cursor = spend_statements.LAST_EVENT_ID.execute(connection, {})
+        (after,) = cursor.fetchone()
+        cursor.close()
+        spend_statements.INSERT_EVENT.execute_many(connection, values)
+        cursor = spend_statements.EVENTS_AFTER.execute(connection, {"after": after})
+        rows = cursor.fetchall()
+        cursor.close()
     ids = {event_id: row_id for row_id, event_id in rows}
     if len(ids) < len(new):
         missing = next(e.event_id for _p, e, _d, _a, _b in new if e.event_id not in ids)

@@ -45,3 +45,13 @@ def test_prepared_statements_raise_sqlalchemy_errors(engine) -> None:
     broken = Prepared(sa.text("SELECT * FROM no_such_table"))
     with engine.begin() as connection, pytest.raises(sa.exc.OperationalError):
         broken.execute(connection, {})
+
+
+def test_prepared_statements_run_for_many_rows(engine) -> None:
+    table = sa.table("t", sa.column("id", sa.Integer), sa.column("at", UTCDateTime))
+    insert = Prepared(sa.insert(table).values(at=sa.bindparam("at", type_=UTCDateTime)))
+    now = utcnow()
+    with engine.begin() as connection:
+        insert.execute_many(connection, [{"at": now}, {"at": now + timedelta(seconds=1)}])
+        stored = connection.execute(sa.select(table.c.at).order_by(table.c.id)).scalars().all()
+    assert stored == [now, now + timedelta(seconds=1)]
