@@ -72,9 +72,12 @@ def render_body(session: Session, body: str) -> tuple[str, str, list[User]]:
 def _find_resubmission(session: Session, author: User, submission_key: str | None) -> Post | None:
     if not submission_key:
         return None
-    return session.scalar(
-        sa.select(Post).where(Post.author_id == author.id, Post.submission_key == submission_key)
-    )
+    return session.scalar(_RESUBMISSION, {"author_id": author.id, "key": submission_key})
+
+
+_RESUBMISSION = sa.select(Post).where(
+    Post.author_id == sa.bindparam("author_id"), Post.submission_key == sa.bindparam("key")
+)
 
 
 _threads = Thread.__table__
