@@ -1,4 +1,4 @@
-"""Time the forum pages in-process (Flask test client) against the seeded bench database.
+"""Time the pages and the write paths in-process (Flask test client) on the bench database.
 
 Quieter than wrk on a shared machine: it reports CPU and wall milliseconds per request, and
 with --profile writes a cProfile of one case. Run after `python -m bench.run` has seeded:
@@ -14,9 +14,11 @@ import cProfile
 import json
 import os
 import pstats
+import random
 import re
 import time
 import uuid
+from datetime import UTC, datetime
 
 from bench.run import OUT, _fresh_database
 from bench.seed import BENCH_PASSWORD, Seeded
@@ -36,6 +38,8 @@ def main() -> int:
             "DATABASE_URL": _fresh_database(kind, reuse=True),
             "SECRET_KEY": "bench-secret",
             "RATELIMIT_ENABLED": "false",
+            # One trusted proxy, as `make bench` runs it: each click names its own address.
+            "TRUSTED_PROXIES": "1",
         }
     )
     from forum import create_app
@@ -65,6 +69,47 @@ def main() -> int:
             },
         )
 
+    counter = iter(range(1, 10**9))
+    browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+    def click():  # noqa: ANN202
+        # As the bench's clicks: a browser, each click from its own address (so recorded and
+        # counted, not flagged as a flood), over every seeded link in turn.
+        n = next(counter)
+        code = seeded.link_codes[n % len(seeded.link_codes)]
+        address = f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+        return visitor.get(
+            f"/r/{code}", headers={"User-Agent": browser, "X-Forwarded-For": address}
+        )
+
+    visitor = app.test_client(use_cookies=False)  # wrk sends no cookies either
+    run = uuid.uuid4().hex[:8]
+    members = len(seeded.usernames)
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {seeded.api_token}"}
+
+    def event() -> dict:
+        # As the bench's: a unique payment between two seeded members, dated now (counted).
+        n = next(counter)
+        payer = random.randint(1, members)
+        payee = random.randint(1, members - 1)
+        payee += payee >= payer
+        return {
+            "event_id": f"profile-{run}-{n}",
+            "occurred_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+            "kind": "payment",
+            "payer": {"id": payer},
+            "payee": {"id": payee},
+            "amount_cents": random.randint(100, 100_000),
+            "currency": "USD",
+        }
+
+    def spend_single():  # noqa: ANN202
+        return api.post("/api/v1/spend-events", json=event(), headers=auth)
+
+    def spend_batch():  # noqa: ANN202
+        return api.post("/api/v1/spend-events", json=[event() for _ in range(500)], headers=auth)
+
     cases = {
         "board list (home)": lambda: guest.get("/"),
         "board page 1": lambda: guest.get(f"/b/{seeded.board_slug}"),
@@ -75,19 +120,22 @@ def main() -> int:
         "thread member, page 1": lambda: member.get(thread),
         "thread member, page 100": lambda: member.get(f"{thread}?page=100"),
         "post a reply (signed in)": reply,
+        "click /r/<code>": click,
+        "spend event, single": spend_single,
+        "spend events, batch of 500": spend_batch,
     }
     profiled = False
     for name, call in cases.items():
         if args.only and args.only not in name:
             continue
-        expected = 302 if "reply" in name else 200
+        expected = 302 if ("reply" in name or "click" in name) else 200
         for _ in range(10):  # warm caches and connections
             status = call().status_code
             assert status == expected, (name, status)
         profiler = cProfile.Profile() if args.profile and not profiled else None
         # Five batches; the quickest batch is reported: on a shared machine, other work only
         # ever adds time (cache misses, preemption), so the minimum is the steadiest figure.
-        batch = max(1, args.n // 5)
+        batch = max(1, (args.n // 50 if "500" in name else args.n) // 5)
         cpus, walls = [], []
         if profiler:
             profiler.enable()

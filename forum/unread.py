@@ -6,6 +6,7 @@ member and thread, and the first unread post is the next number.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,24 +56,33 @@ class UnreadState:
 
 def mark_read(session: Session, user_id: int, thread_id: int, number: int) -> None:
     """Record that the member has read the thread up to post ``number`` (never backwards)."""
-    dialect = session.get_bind().dialect.name
+    session.connection().execute(
+        _mark_read(session.get_bind().dialect.name),
+        {"user_id": user_id, "thread_id": thread_id, "number": number, "now": utcnow()},
+    )
+
+
+@functools.cache
+def _mark_read(dialect: str) -> sa.Insert:
+    # Built once per dialect (every post and many page views run it), values bound later.
+    now = sa.bindparam("now", type_=UTCDateTime)
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ThreadRead)
-    now = utcnow()
     statement = insert.values(
-        user_id=user_id, thread_id=thread_id, last_read_number=number, updated_at=now
+        user_id=sa.bindparam("user_id"),
+        thread_id=sa.bindparam("thread_id"),
+        last_read_number=sa.bindparam("number"),
+        updated_at=now,
     )
     further = statement.excluded.last_read_number > ThreadRead.last_read_number
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["user_id", "thread_id"],
-            set_={
-                "last_read_number": sa.case(
-                    (further, statement.excluded.last_read_number),
-                    else_=ThreadRead.last_read_number,
-                ),
-                "updated_at": now,
-            },
-        )
+    return statement.on_conflict_do_update(
+        index_elements=["user_id", "thread_id"],
+        set_={
+            "last_read_number": sa.case(
+                (further, statement.excluded.last_read_number),
+                else_=ThreadRead.last_read_number,
+            ),
+            "updated_at": now,
+        },
     )
 
 

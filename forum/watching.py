@@ -7,6 +7,7 @@ Functions take a session and leave the commit to the caller.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -56,14 +57,28 @@ def watch_on_post(session: Session, user: User, thread: Thread) -> None:
 
     One statement, and nothing changes if they already watch or explicitly stopped.
     """
+    session.connection().execute(
+        _watch_on_post(session.get_bind().dialect.name),
+        {"thread_id": thread.id, "user_id": user.id, "now": utcnow()},
+    )
+
+
+@functools.cache
+def _watch_on_post(dialect: str) -> sa.Insert:
+    # Built once per dialect (every post runs it), with the values bound at execution.
+    user_id = sa.bindparam("user_id", type_=sa.Integer)
     opted_out = sa.exists().where(
-        NotificationSettings.user_id == user.id, NotificationSettings.watch_on_post.is_(False)
+        NotificationSettings.user_id == user_id, NotificationSettings.watch_on_post.is_(False)
     )
     rows = sa.select(
-        sa.literal(thread.id), sa.literal(user.id), sa.true(), sa.literal(utcnow(), UTCDateTime)
+        sa.bindparam("thread_id", type_=sa.Integer),
+        user_id,
+        sa.true(),
+        sa.bindparam("now", type_=UTCDateTime),
     ).where(~opted_out)
-    session.execute(
-        _insert(session)(ThreadWatch)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(ThreadWatch)
         .from_select(["thread_id", "user_id", "watching", "created_at"], rows)
         .on_conflict_do_nothing()
     )

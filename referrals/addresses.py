@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from datetime import datetime
@@ -15,8 +16,13 @@ from referrals.models import MemberAddress, dialect_insert
 def address_hash(secret_key: str, address: str | None) -> str:
     """Return a keyed hash of a network address: equal for equal addresses, and useless to
     anyone without the app's SECRET_KEY (IPv4 has too few addresses for a plain hash)."""
-    key = hashlib.sha256(b"townhall.referrals.address\0" + secret_key.encode()).digest()
+    key = _address_key(secret_key)
     return hmac.new(key, (address or "unknown").encode(), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _address_key(secret_key: str) -> bytes:
+    return hashlib.sha256(b"townhall.referrals.address\0" + secret_key.encode()).digest()
 
 
 def remember_address(session: Session, user_id: int, hashed: str, now: datetime) -> None:

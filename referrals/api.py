@@ -53,7 +53,7 @@ def require_scope(scope: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
             g.writes_expected = False
             try:
                 token = (
-                    tokens.token_for(db.session, secret.strip())
+                    tokens.token_facts(db.session, secret.strip())
                     if scheme.lower() == "bearer"
                     else None
                 )

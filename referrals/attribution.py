@@ -3,6 +3,7 @@ review of referrals that look like self-referral."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -74,7 +75,13 @@ def sign_attribution(secret_key: str, attribution: Attribution) -> str:
         attribution.click_id,
         int(attribution.clicked_at.timestamp()),
     ]
-    return URLSafeTimedSerializer(secret_key, salt=COOKIE_SALT).dumps(payload)
+    return _serializer(secret_key).dumps(payload)
+
+
+@functools.lru_cache(maxsize=4)
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    # One per key, not one per click: making it is a good part of signing a short payload.
+    return URLSafeTimedSerializer(secret_key, salt=COOKIE_SALT)
 
 
 def read_attribution(
@@ -84,9 +91,7 @@ def read_attribution(
     if not value:
         return None
     try:
-        payload = URLSafeTimedSerializer(secret_key, salt=COOKIE_SALT).loads(
-            value, max_age=max_age_seconds
-        )
+        payload = _serializer(secret_key).loads(value, max_age=max_age_seconds)
         program_id, link_id, click_id, clicked = payload
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in payload):
             return None

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from forum.database import UTCDateTime
+from forum.database import Prepared, UTCDateTime
+from referrals import links
 from referrals.models import Click, Link
 
 # Substrings of the user agents of crawlers, link previewers and scripts (lower case).
@@ -100,9 +101,11 @@ _FLOOD = (
 )
 
 
-def _click_values(is_bot: sa.ColumnElement, bot_reason: sa.ColumnElement) -> list:
+def _click_values(
+    is_bot: sa.ColumnElement, bot_reason: sa.ColumnElement, link_id: sa.ColumnElement | None = None
+) -> list:
     return [
-        sa.bindparam("link_id", type_=_clicks.c.link_id.type),
+        sa.bindparam("link_id", type_=_clicks.c.link_id.type) if link_id is None else link_id,
         sa.bindparam("clicked_at", type_=UTCDateTime),
         sa.bindparam("address_hash", type_=_clicks.c.address_hash.type),
         sa.bindparam("agent_class", type_=_clicks.c.agent_class.type),
@@ -113,7 +116,7 @@ def _click_values(is_bot: sa.ColumnElement, bot_reason: sa.ColumnElement) -> lis
 
 
 # A person's click: flagged as a flood when the address clicked too often in the last minute.
-_INSERT_CHECKED = (
+_INSERT_CHECKED = Prepared(
     sa.insert(_clicks)
     .from_select(
         _CLICK_COLUMNS,
@@ -127,7 +130,98 @@ _INSERT_CHECKED = (
     .returning(_clicks.c.id, _clicks.c.is_bot)
 )
 # A known crawler's click: a bot's whatever the address did.
-_INSERT_CRAWLER = sa.insert(_clicks).returning(_clicks.c.id, _clicks.c.is_bot)
+_INSERT_CRAWLER = Prepared(
+    sa.insert(_clicks)
+    .values(dict(zip(_CLICK_COLUMNS, _click_values(sa.true(), sa.literal("crawler")), strict=True)))
+    .returning(_clicks.c.id, _clicks.c.is_bot)
+)
+
+
+# PostgreSQL: the whole click in one statement (one round trip instead of three): the link
+# (links.followable's query), the click inserted when there is one (a crawler's as a bot's,
+# a person's flagged when the address floods), and this transaction's commit told not to wait
+# for the disk (see commit_click). A data-modifying WITH runs whether or not it is read.
+def _follow_statement() -> sa.Select:
+    link = links.FOLLOWABLE.cte("link")
+    crawler = sa.bindparam("crawler", type_=sa.Boolean)
+    flooded = sa.and_(sa.not_(crawler), _FLOOD.c.flooded)
+    inserted = (
+        sa.insert(_clicks)
+        .from_select(
+            _CLICK_COLUMNS,
+            sa.select(
+                *_click_values(
+                    sa.or_(crawler, flooded),
+                    sa.case((crawler, "crawler"), (flooded, "flood"), else_=sa.null()),
+                    link.c.id,
+                )
+            ).select_from(link.join(_FLOOD, sa.true())),
+        )
+        .returning(_clicks.c.id, _clicks.c.is_bot)
+        .cte("inserted")
+    )
+    relaxed = sa.select(
+        sa.func.set_config("synchronous_commit", "off", sa.true()).label("setting")
+    ).cte("relaxed")
+    return sa.select(
+        link.c.id,
+        link.c.program_id,
+        link.c.target,
+        link.c.attribution_days,
+        inserted.c.id,
+        inserted.c.is_bot,
+        relaxed.c.setting,
+    ).select_from(link.join(inserted, sa.true()).join(relaxed, sa.true()))
+
+
+_FOLLOW = Prepared(_follow_statement())
+_RELAXED = "referrals.click_commit_relaxed"
+
+
+def follow(
+    session: Session,
+    code: str,
+    address_hash: str,
+    user_agent: str | None,
+    visitor_id: int | None,
+    now: datetime,
+    flood_limit: int,
+) -> tuple[links.FollowedLink, RecordedClick] | None:
+    """Record a click on the followable link with this code and return the link and the click
+    (see ``links.followable`` and ``record``), or None (and record nothing) when there is no
+    such link. Commit with ``commit_click``.
+
+    On PostgreSQL this is one statement; on SQLite, where a statement costs no round trip, the
+    two of ``followable`` and ``record``.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        link = links.followable(session, code, now)
+        if link is None:
+            return None
+        click = record(session, link.id, address_hash, user_agent, visitor_id, now, flood_limit)
+        return link, click
+    if not links.CODE_PATTERN.match(code):
+        return None
+    agent_class, crawler = classify_agent(user_agent)
+    values = {
+        "code_key": links.code_key(code),
+        "now": now,
+        "clicked_at": now,
+        "address_hash": address_hash,
+        "agent_class": agent_class,
+        "visitor_id": visitor_id,
+        "crawler": crawler,
+        "since": now - FLOOD_WINDOW,
+        "flood_limit": flood_limit,
+    }
+    cursor = _FOLLOW.execute(session.connection(), values)
+    rows = cursor.fetchall()
+    cursor.close()
+    if not rows:
+        return None
+    session.info[_RELAXED] = True
+    (row,) = rows
+    return links.FollowedLink(*row[:4]), RecordedClick(row[4], bool(row[5]))
 
 
 def record(
@@ -150,13 +244,14 @@ def record(
         "agent_class": agent_class,
         "visitor_id": visitor_id,
     }
-    connection = session.connection()
     if crawler:
-        statement = _INSERT_CRAWLER.values(is_bot=True, bot_reason="crawler")
-        row = connection.execute(statement, values).one()
+        statement = _INSERT_CRAWLER
     else:
+        statement = _INSERT_CHECKED
         values.update(since=now - FLOOD_WINDOW, flood_limit=flood_limit)
-        row = connection.execute(_INSERT_CHECKED, values).one()
+    cursor = statement.execute(session.connection(), values)
+    (row,) = cursor.fetchall()  # all: SQLite finishes an INSERT … RETURNING by reading it out
+    cursor.close()
     return RecordedClick(row[0], bool(row[1]))
 
 
@@ -171,7 +266,8 @@ def commit_click(session: Session) -> None:
     in WAL mode with ``synchronous=NORMAL`` (see forum.database), the same trade-off for
     every write there.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    relaxed = session.info.pop(_RELAXED, False)  # ``follow`` set it in its statement
+    if not relaxed and session.get_bind().dialect.name == "postgresql":
         session.connection().exec_driver_sql("SET LOCAL synchronous_commit = off")
     session.commit()
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from forum.accounts.models import User
-from forum.database import UTCDateTime
+from forum.database import Prepared, UTCDateTime
 from forum.redirects import safe_local_path
 from referrals import members
 from referrals.models import Link, Program
@@ -121,7 +121,7 @@ _links = Link.__table__
 _programs = Program.__table__
 # Built once (a click is the busiest request): Program.is_running and Link.enabled, in SQL.
 _NOW = sa.bindparam("now", type_=UTCDateTime)
-_FOLLOWABLE = (
+FOLLOWABLE = (
     sa.select(_links.c.id, _links.c.program_id, _links.c.target, _programs.c.attribution_days)
     .join(_programs, _programs.c.id == _links.c.program_id)
     .where(
@@ -131,15 +131,17 @@ _FOLLOWABLE = (
         sa.or_(_programs.c.ends_at.is_(None), _programs.c.ends_at > _NOW),
     )
 )
+_FOLLOWABLE = Prepared(FOLLOWABLE)
 
 
 def followable(session: Session, code: str, now: datetime) -> FollowedLink | None:
     """Return the enabled link with this code (any case) in a running program, else None,
-    in one indexed query and without ORM objects."""
+    in one indexed query and without ORM objects (nor SQLAlchemy's result machinery)."""
     if not CODE_PATTERN.match(code):
         return None
-    row = session.connection().execute(_FOLLOWABLE, {"code_key": code_key(code), "now": now})
-    found = row.first()
+    cursor = _FOLLOWABLE.execute(session.connection(), {"code_key": code_key(code), "now": now})
+    found = cursor.fetchone()
+    cursor.close()
     return FollowedLink(*found) if found is not None else None
 
 

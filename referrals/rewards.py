@@ -55,13 +55,26 @@ def lock_referral(session: Session, referral_id: int) -> Referral | None:
     )
 
 
+@dataclass(frozen=True)
+class LiveReward:
+    """A live threshold reward as ``settle`` needs it in a batch: read as a plain row (a
+    batch reads hundreds, and making them ORM objects cost more than the rest of settling)."""
+
+    id: int
+    live_key: str
+    tier_id: int
+    status: str
+    kind: str
+    amount: int
+
+
 @dataclass
 class Batch:
     """What ``settle`` shares across the events of one batch: the live threshold rewards of
     its (locked) referrals, by live key (from ``live_rewards``, kept up to date), and the
     change to each referrer's total, written once by ``finish``."""
 
-    live_by_key: dict[str, Reward]
+    live_by_key: dict[str, Reward | LiveReward]
     referrer_deltas: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def finish(self, session: Session) -> None:
@@ -187,7 +200,7 @@ def _grant(
 def _reverse(
     session: Session,
     referral: Referral,
-    reward: Reward,
+    reward: Reward | LiveReward,
     from_statuses: tuple[str, ...],
     reason: str,
     now: datetime,
@@ -208,7 +221,13 @@ def _reverse(
         .returning(Reward.id)
         .execution_options(synchronize_session=False)
     )
-    session.expire(reward)
+    if isinstance(reward, Reward):
+        session.expire(reward)
+    else:  # a batch's plain row: the entity, if this session holds one, is stale too
+        key = sa.inspect(Reward).identity_key_from_primary_key([reward.id])
+        loaded = session.identity_map.get(key)
+        if loaded is not None:
+            session.expire(loaded)
     if reversed_id is None:
         return False
     if reward.kind in MONEY_KINDS:
@@ -242,7 +261,7 @@ def _settle_revenue_share(
     )
 
 
-def live_rewards(session: Session, referrals: Iterable[Referral]) -> dict[str, Reward]:
+def live_rewards(session: Session, referrals: Iterable[Referral]) -> dict[str, LiveReward]:
     """Return the live threshold rewards of these (locked) referrals, by live key: what
     ``settle`` would look up, in one query for a whole batch of events."""
     keys = [
@@ -253,14 +272,14 @@ def live_rewards(session: Session, referrals: Iterable[Referral]) -> dict[str, R
     ]
     if not keys:
         return {}
-    return {
-        r.live_key: r
-        for r in session.scalars(
-            sa.select(Reward)
-            .where(Reward.live_key.in_(keys))
-            .execution_options(populate_existing=True)
-        )
-    }
+    found = session.connection().execute(_LIVE_REWARDS, {"keys": keys})
+    return {row.live_key: LiveReward(*row) for row in found}
+
+
+# Built once, the keys bound at execution.
+_LIVE_REWARDS = sa.select(
+    Reward.id, Reward.live_key, Reward.tier_id, Reward.status, Reward.kind, Reward.amount
+).where(Reward.live_key.in_(sa.bindparam("keys", expanding=True)))
 
 
 def settle(
@@ -284,7 +303,7 @@ def settle(
     program = referral.program
     blocked = set(referral.blocked_tier_ids or ())
     threshold_tiers = {t.id: t for t in program.tiers if not t.is_revenue_share}
-    live: dict[int, Reward] = {}
+    live: dict[int, Reward | LiveReward] = {}
     if threshold_tiers and batch is not None:
         for tier_id in threshold_tiers:
             reward = batch.live_by_key.get(live_key(referral.id, tier_id))

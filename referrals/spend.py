@@ -9,20 +9,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.accounts.models import User
-from referrals import rewards, tiers
+from referrals import rewards, spend_statements, tiers
 from referrals.models import (
     EventKind,
-    Program,
     RefereeKind,
     Referral,
     SpendBalance,
-    SpendEvent,
 )
+from referrals.spend_statements import BALANCE_COLUMNS, EVENT_COLUMNS, TOTAL_COLUMNS
 
 MAX_BATCH = 1000
 MAX_AMOUNT_CENTS = 10**13  # $100 billion: far beyond any payment, far below 64-bit limits
@@ -183,35 +181,21 @@ def _count(referral: Referral, event: EventIn) -> None:
     set_committed_value(referral, "last_event_at", last)
 
 
-_referrals = Referral.__table__
-_WRITE_TOTALS = (
-    sa.update(_referrals)
-    .where(_referrals.c.id == sa.bindparam("rid"))
-    .values(
-        net_cents=sa.bindparam("net"),
-        share_base_cents=sa.bindparam("base"),
-        event_count=sa.bindparam("count"),
-        last_event_at=sa.bindparam("last", type_=_referrals.c.last_event_at.type),
-    )
-)
-
-
 def _write_totals(session: Session, counted: list[Referral]) -> None:
     """Store the running totals ``_count`` left on the (locked) referrals: one statement."""
     if counted:
-        session.connection().execute(
-            _WRITE_TOTALS,
-            [
-                {
-                    "rid": r.id,
-                    "net": r.net_cents,
-                    "base": r.share_base_cents,
-                    "count": r.event_count,
-                    "last": r.last_event_at,
-                }
-                for r in sorted(counted, key=lambda r: r.id)
-            ],
-        )
+        sql = _statements(session)
+        rows = [
+            {
+                "rid": r.id,
+                "net": r.net_cents,
+                "base": r.share_base_cents,
+                "count": r.event_count,
+                "last": r.last_event_at,
+            }
+            for r in sorted(counted, key=lambda r: r.id)
+        ]
+        session.connection().execute(sql.write_totals, sql.rows(rows, TOTAL_COLUMNS))
 
 
 def record_event(session: Session, event: EventIn, now: datetime, source: str = "api") -> Outcome:
@@ -228,34 +212,8 @@ def record_event(session: Session, event: EventIn, now: datetime, source: str = 
         raise rejected.errors[0] from None
 
 
-# The batch's lookups, built once (expanding IN lists bound at execution).
-_STORED = sa.select(
-    SpendEvent.event_id,
-    SpendEvent.body_hash,
-    SpendEvent.kind,
-    SpendEvent.attributed,
-    SpendEvent.received_at,
-).where(SpendEvent.event_id.in_(sa.bindparam("ids", expanding=True)))
-_KNOWN_IDS = sa.select(User.id).where(User.id.in_(sa.bindparam("ids", expanding=True)))
-_CONCERNED_REFERRALS = (
-    sa.select(Referral)
-    .join(Program, Program.id == Referral.program_id)
-    .options(contains_eager(Referral.program))  # the join's columns, not a query each
-    .where(
-        sa.or_(
-            sa.and_(
-                Referral.referee_id.in_(sa.bindparam("payers", expanding=True)),
-                Program.referee_kind == RefereeKind.CLIENT.value,
-            ),
-            sa.and_(
-                Referral.referee_id.in_(sa.bindparam("payees", expanding=True)),
-                Program.referee_kind == RefereeKind.FREELANCER.value,
-            ),
-        )
-    )
-    .order_by(Referral.id)
-    .with_for_update(of=Referral)
-)
+def _statements(session: Session) -> spend_statements.Statements:
+    return spend_statements.for_dialect(session.get_bind().dialect.name)
 
 
 def _member_ids(session: Session, events: list[EventIn]) -> tuple[set[int], dict[str, int]]:
@@ -264,7 +222,9 @@ def _member_ids(session: Session, events: list[EventIn]) -> tuple[set[int], dict
     parties = [p for e in events for p in (e.payer, e.payee)]
     ids = {p.user_id for p in parties if p.user_id is not None}
     externals = {p.external_id for p in parties if p.user_id is None and p.external_id}
-    known = set(session.scalars(_KNOWN_IDS, {"ids": sorted(ids)})) if ids else set()
+    known = set(
+        session.scalars(_statements(session).known_ids, {"ids": sorted(ids)}) if ids else ()
+    )
     by_external: dict[str, int] = {}
     if externals:
         by_external = dict(
@@ -298,23 +258,12 @@ def _write_balances(session: Session, deltas: dict[tuple[str, str], list[int]]) 
     """Add each pair's payments and refunds of the batch to its running balance."""
     if not deltas:
         return
-    table = SpendBalance.__table__
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    upsert = insert.on_conflict_do_update(
-        index_elements=["payer_key", "payee_key"],
-        set_={
-            "paid_cents": table.c.paid_cents + insert.excluded.paid_cents,
-            "refunded_cents": table.c.refunded_cents + insert.excluded.refunded_cents,
-        },
-    )
-    session.execute(
-        upsert,
-        [
-            {"payer_key": a, "payee_key": b, "paid_cents": paid, "refunded_cents": refunded}
-            for (a, b), (paid, refunded) in sorted(deltas.items())
-        ],
-    )
+    sql = _statements(session)
+    rows = [
+        {"payer_key": a, "payee_key": b, "paid_cents": paid, "refunded_cents": refunded}
+        for (a, b), (paid, refunded) in sorted(deltas.items())
+    ]
+    session.connection().execute(sql.upsert_balances, sql.rows(rows, BALANCE_COLUMNS))
 
 
 def _concerned_referrals(
@@ -325,10 +274,17 @@ def _concerned_referrals(
     if not payers and not payees:
         return {}, {}
     referrals = session.scalars(
-        _CONCERNED_REFERRALS,
+        _statements(session).concerned_referrals,
         {"payers": sorted(payers), "payees": sorted(payees)},
         execution_options={"populate_existing": True},
     ).all()
+    programs = {r.program.id: r.program for r in referrals}
+    by_program: dict[int, list] = {program_id: [] for program_id in programs}
+    if programs:
+        for tier in session.scalars(_statements(session).tiers, {"programs": sorted(programs)}):
+            by_program[tier.program_id].append(tier)
+    for program_id, program in programs.items():
+        set_committed_value(program, "tiers", by_program[program_id])
     kinds = {r.id: r.program.referee_kind for r in referrals}
     by_payer = {r.referee_id: r for r in referrals if kinds[r.id] == RefereeKind.CLIENT.value}
     by_payee = {r.referee_id: r for r in referrals if kinds[r.id] == RefereeKind.FREELANCER.value}
@@ -359,7 +315,10 @@ def record_batch(
             digests[position] = body_hash(event)
     wanted = {events[p].event_id for p in digests}
     stored = (
-        {row.event_id: row for row in session.execute(_STORED, {"ids": sorted(wanted)})}
+        {
+            row.event_id: row
+            for row in session.execute(_statements(session).stored, {"ids": sorted(wanted)})
+        }
         if wanted
         else {}
     )
@@ -459,11 +418,7 @@ def record_batch(
             attributed_ids.append(row_id)
         outcomes[position] = Outcome(event.event_id, EventKind(event.kind).value, attributed, now)
     if attributed_ids:
-        session.connection().execute(
-            sa.update(SpendEvent.__table__)
-            .where(SpendEvent.__table__.c.id.in_(attributed_ids))
-            .values(attributed=True)
-        )
+        session.connection().execute(_statements(session).mark_attributed, {"ids": attributed_ids})
     _write_totals(session, list(counted.values()))
     batch.finish(session)
     result = []
@@ -486,32 +441,36 @@ def _insert_events(session: Session, new: list, now: datetime, source: str) -> d
     """
     if not new:
         return {}
-    table = SpendEvent.__table__
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    rows = session.execute(
-        insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(
-            table.c.id, table.c.event_id
-        ),
-        [
-            {
-                "event_id": event.event_id,
-                "body_hash": digest,
-                "kind": EventKind(event.kind).value,
-                "occurred_at": event.occurred_at,
-                "amount_cents": event.amount_cents,
-                "currency": event.currency,
-                "payer_ref": event.payer.ref,
-                "payee_ref": event.payee.ref,
-                "payer_id": payer,
-                "payee_id": payee,
-                "attributed": False,
-                "source": source,
-                "received_at": now,
-            }
-            for _position, event, digest, payer, payee in new
-        ],
-    ).all()
+    sql = _statements(session)
+    values = [
+        {
+            "event_id": event.event_id,
+            "body_hash": digest,
+            "kind": EventKind(event.kind).value,
+            "occurred_at": event.occurred_at,
+            "amount_cents": event.amount_cents,
+            "currency": event.currency,
+            "payer_ref": event.payer.ref,
+            "payee_ref": event.payee.ref,
+            "payer_id": payer,
+            "payee_id": payee,
+            "attributed": False,
+            "source": source,
+            "received_at": now,
+        }
+        for _position, event, digest, payer, payee in new
+    ]
+    connection = session.connection()
+    if sql.arrays:
+        rows = connection.execute(sql.insert_events, sql.rows(values, EVENT_COLUMNS)).all()
+    else:
+        cursor = spend_statements.LAST_EVENT_ID.execute(connection, {})
+        (after,) = cursor.fetchone()
+        cursor.close()
+        spend_statements.INSERT_EVENT.execute_many(connection, values)
+        cursor = spend_statements.EVENTS_AFTER.execute(connection, {"after": after})
+        rows = cursor.fetchall()
+        cursor.close()
     ids = {event_id: row_id for row_id, event_id in rows}
     if len(ids) < len(new):
         missing = next(e.event_id for _p, e, _d, _a, _b in new if e.event_id not in ids)

@@ -84,9 +84,59 @@ def render_body(session: Session, body: str) -> tuple[str, str, list[User]]:
 def _find_resubmission(session: Session, author: User, submission_key: str | None) -> Post | None:
     if not submission_key:
         return None
-    return session.scalar(
-        sa.select(Post).where(Post.author_id == author.id, Post.submission_key == submission_key)
+    return session.scalar(_RESUBMISSION, {"author_id": author.id, "key": submission_key})
+
+
+_RESUBMISSION = sa.select(Post).where(
+    Post.author_id == sa.bindparam("author_id"), Post.submission_key == sa.bindparam("key")
+)
+
+
+_threads = Thread.__table__
+_boards = Board.__table__
+_users = User.__table__
+_NOW = sa.bindparam("now", type_=UTCDateTime)
+# Built once: a reply's statements, with their values bound at execution (building them cost
+# more than SQLite's running them).
+_TAKE_NUMBER = (
+    sa.update(_threads)
+    .where(_threads.c.id == sa.bindparam("thread_id"))
+    .values(post_number_seq=_threads.c.post_number_seq + 1)
+    .returning(
+        _threads.c.post_number_seq, _threads.c.board_id, _threads.c.removed_at, _threads.c.locked
     )
+)
+_COUNT_AUTHOR_POST = (
+    sa.update(_users)
+    .where(_users.c.id == sa.bindparam("author_id"))
+    .values(post_count=_users.c.post_count + 1)
+)
+# The board's last activity only moves forward: a reply in another thread of the board,
+# stamped after this one, may have reached the board's row first (this one waited on a
+# lock since it took its time), and must stay the board's latest.
+_NEWER = sa.or_(_boards.c.last_post_at.is_(None), _boards.c.last_post_at <= _NOW)
+_COUNT_BOARD_POST = (
+    sa.update(_boards)
+    .where(_boards.c.id == sa.bindparam("board_id"))
+    .values(
+        post_count=_boards.c.post_count + 1,
+        last_post_at=sa.case((_NEWER, _NOW), else_=_boards.c.last_post_at),
+        last_thread_id=sa.case(
+            (_NEWER, sa.bindparam("thread_id", type_=sa.Integer)), else_=_boards.c.last_thread_id
+        ),
+    )
+)
+_COUNT_REPLY = (
+    sa.update(_threads)
+    .where(_threads.c.id == sa.bindparam("thread_id"))
+    .values(
+        reply_count=_threads.c.reply_count + 1,
+        last_post_at=_NOW,
+        last_post_author_id=sa.bindparam("replier_id", type_=sa.Integer),
+    )
+)
+_revisions = PostRevision.__table__
+_ADD_FIRST_REVISION = sa.insert(_revisions)
 
 
 def _once(
@@ -118,12 +168,9 @@ def _next_post_number(session: Session, author: User, thread_id: int) -> tuple[i
     is once locked: a moderator may have locked, removed or moved it since the page loaded.
     Raises PermissionDenied when the thread was locked or removed meanwhile.
     """
-    number, board_id, removed_at, locked = session.execute(
-        sa.update(Thread)
-        .where(Thread.id == thread_id)
-        .values(post_number_seq=Thread.post_number_seq + 1)
-        .returning(Thread.post_number_seq, Thread.board_id, Thread.removed_at, Thread.locked)
-    ).one()
+    number, board_id, removed_at, locked = (
+        session.connection().execute(_TAKE_NUMBER, {"thread_id": thread_id}).one()
+    )
     if number > 1 and removed_at is not None:
         raise PermissionDenied("This thread was removed; no new replies can be posted.")
     if number > 1 and locked and not author.is_moderator:
@@ -155,32 +202,26 @@ def _add_post(
     )
     session.add(post)
     session.flush()
-    session.add(
-        PostRevision(
-            post_id=post.id,
-            number=1,
-            title=title,
-            body_source=source,
-            body_html=html,
-            editor_id=author.id,
-            created_at=now,
-        )
+    # The revision is only ever read back from its table: inserted without an ORM object
+    # (and its unit of work).
+    connection = session.connection()
+    connection.execute(
+        _ADD_FIRST_REVISION,
+        {
+            "post_id": post.id,
+            "number": 1,
+            "title": title,
+            "body_source": source,
+            "body_html": html,
+            "editor_id": author.id,
+            "by_moderator": False,
+            "reason": "",
+            "created_at": now,
+        },
     )
-    session.execute(
-        sa.update(User).where(User.id == author.id).values(post_count=User.post_count + 1)
-    )
-    # The board's last activity only moves forward: a reply in another thread of the board,
-    # stamped after this one, may have reached the board's row first (this one waited on a
-    # lock since it took its time), and must stay the board's latest.
-    newer = sa.or_(Board.last_post_at.is_(None), Board.last_post_at <= now)
-    session.execute(
-        sa.update(Board)
-        .where(Board.id == board_id)
-        .values(
-            post_count=Board.post_count + 1,
-            last_post_at=sa.case((newer, sa.literal(now, UTCDateTime())), else_=Board.last_post_at),
-            last_thread_id=sa.case((newer, thread.id), else_=Board.last_thread_id),
-        )
+    connection.execute(_COUNT_AUTHOR_POST, {"author_id": author.id})
+    connection.execute(
+        _COUNT_BOARD_POST, {"board_id": board_id, "now": now, "thread_id": thread.id}
     )
     index_post(session, post, title)
     watching.watch_on_post(session, author, thread)
@@ -245,17 +286,19 @@ def reply(
     body: str,
     quoted_post: Post | None = None,
     submission_key: str | None = None,
+    rendered: tuple[str, str, list[User]] | None = None,
 ) -> Post:
     """Add a reply to a thread and return it (the earlier post for a repeated submission).
 
-    Raises PostingError for invalid input, PermissionDenied when the thread is locked or the
-    author may not post.
+    ``rendered`` is ``render_body(session, body)`` when the caller rendered it already
+    (before taking the write lock). Raises PostingError for invalid input, PermissionDenied
+    when the thread is locked or the author may not post.
     """
     ensure_can_reply(author, thread)
     earlier = _find_resubmission(session, author, submission_key)
     if earlier is not None:
         return earlier
-    source, html, mentioned = render_body(session, body)
+    source, html, mentioned = rendered or render_body(session, body)
     if quoted_post is not None and quoted_post.thread_id != thread.id:
         quoted_post = None
     quoted_id = quoted_post.id if quoted_post is not None else None
@@ -265,14 +308,8 @@ def reply(
     )  # fmt: skip
     if not new:
         return post
-    session.execute(
-        sa.update(Thread)
-        .where(Thread.id == thread.id)
-        .values(
-            reply_count=Thread.reply_count + 1,
-            last_post_at=post.created_at,
-            last_post_author_id=author.id,
-        )
+    session.connection().execute(
+        _COUNT_REPLY, {"thread_id": thread.id, "now": post.created_at, "replier_id": author.id}
     )
     quoted_author = quoted_post.author if quoted_post is not None else None
     fanout.post_created(session, post, thread, thread.board, mentioned, quoted_author)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from forum import fragments, notifications, pages, ratelimits, unread
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
-from forum.database import start_writing, utcnow
+from forum.database import reads_first, start_writing, utcnow
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
 from forum.permissions import NotFound, PermissionDenied, ensure_can_edit, ensure_can_post
@@ -336,6 +336,7 @@ def posts_key(thread, page, viewer) -> str:  # noqa: ANN001
 
 
 @bp.route("/t/<int:thread_id>/reply", methods=["GET", "POST"])
+@reads_first
 @login_required
 @ratelimits.posting
 def reply(thread_id: int):  # noqa: ANN201
@@ -357,6 +358,9 @@ def reply(thread_id: int):  # noqa: ANN201
         form.body.data = posting.quote_markdown(quoted, permalink_url)
     if form.validate_on_submit():
         try:
+            # Markdown is rendered and sanitized before the write lock is taken (SQLite).
+            rendered = posting.render_body(db.session, form.body.data or "")
+            start_writing(db.session, keep_loaded=True)
             post = posting.reply(
                 db.session,
                 current_user,
@@ -364,6 +368,7 @@ def reply(thread_id: int):  # noqa: ANN201
                 form.body.data or "",
                 quoted_post=quoted,
                 submission_key=form.submission_key.data,
+                rendered=rendered,
             )
         except posting.PostingError as error:
             db.session.rollback()

@@ -9,6 +9,7 @@ so a post costs the same few queries whether its thread has two watchers or ten 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -106,7 +107,7 @@ def _notify_watchers(
     session: Session,
     post: Post,
     board: Board,
-    watchers: sa.Subquery,
+    watchers: str,
     kind: NotificationKind,
     actor_id: int,
     now: datetime,
@@ -121,20 +122,42 @@ def _notify_watchers(
         thread_id=post.thread_id,
         dedupe_key=post_key(post.id),
     )
-    names = list(columns)
+    del columns["recipient_id"]
+    statement = _watchers_statement(
+        session.get_bind().dialect.name, watchers, bool(board.moderators_only)
+    )
+    session.connection().execute(
+        statement, {**columns, "w_thread_id": post.thread_id, "w_board_id": board.id}
+    )
+
+
+_ROW_TYPES = {"created_at": UTCDateTime, "updated_at": UTCDateTime}
+
+
+@functools.cache
+def _watchers_statement(dialect: str, watchers: str, moderators_only: bool) -> Any:
+    """Return the fan-out INSERT … SELECT to the thread's (or, for a new thread, the board's)
+    watchers, built once per dialect and kind with the row's values bound at execution."""
+    thread_id = sa.bindparam("w_thread_id", type_=sa.Integer)
+    board_id = sa.bindparam("w_board_id", type_=sa.Integer)
+    found = (
+        thread_watchers(thread_id, board_id) if watchers == "thread" else board_watchers(board_id)
+    )
+    names = list(_row(0, NotificationKind.REPLY, utcnow()))
     values = {
-        name: sa.literal(value, UTCDateTime) if isinstance(value, datetime) else sa.literal(value)
-        for name, value in columns.items()
+        name: sa.bindparam(name, type_=_ROW_TYPES.get(name, Notification.__table__.c[name].type))
+        for name in names
     }
-    values["recipient_id"] = watchers.c.user_id
+    values["recipient_id"] = found.c.user_id
     select = (
         sa.select(*(values[name] for name in names))
-        .select_from(watchers.join(User, User.id == watchers.c.user_id))
-        .where(watchers.c.user_id != actor_id, User.banned_at.is_(None))
+        .select_from(found.join(User, User.id == found.c.user_id))
+        .where(found.c.user_id != values["actor_id"], User.banned_at.is_(None))
     )
-    if board.moderators_only:
+    if moderators_only:
         select = select.where(User.role.in_(STAFF_ROLES))
-    session.execute(_insert(session).from_select(names, select).on_conflict_do_nothing())
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Notification).from_select(names, select).on_conflict_do_nothing()
 
 
 def post_created(
@@ -155,11 +178,9 @@ def post_created(
     direct.append((NotificationKind.MENTION, mentioned))
     _notify_directly(session, post, board, post.author_id, direct, now)
     if post.is_first:
-        watchers = board_watchers(board.id)
-        kind = NotificationKind.NEW_THREAD
+        watchers, kind = "board", NotificationKind.NEW_THREAD
     else:
-        watchers = thread_watchers(thread.id, board.id)
-        kind = NotificationKind.REPLY
+        watchers, kind = "thread", NotificationKind.REPLY
     _notify_watchers(session, post, board, watchers, kind, post.author_id, now)
 
 
