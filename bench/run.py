@@ -175,6 +175,10 @@ class Session:
     def __init__(self, base: str, username: str, password: str) -> None:
         self.jar = CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        # Sign in as wrk will then browse: with no User-Agent (urllib's own would differ from
+        # wrk's none, and Flask-Login's session protection would then mark the session not
+        # fresh and re-sign its cookie on every response, which a browser pays once).
+        self.opener.addheaders = []
         token = self.csrf(f"{base}/sign-in")
         data = urllib.parse.urlencode(
             {"csrf_token": token, "login": username, "password": password}
