@@ -1,4 +1,5 @@
-"""Response headers that keep the browser on our side: CSP, no sniffing, no framing."""
+"""Response headers that keep the browser on our side: CSP, no sniffing, no framing, and
+no shared caching of pages."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ def _add_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    # Pages differ by who asks (a member's name, bell and form tokens): no shared cache may
+    # keep them, even one that ignores Vary: Cookie. Static files set their own.
+    response.headers.setdefault("Cache-Control", "private")
     return response
 
 

@@ -110,6 +110,11 @@ def test_pages_carry_security_headers(client) -> None:
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "'unsafe-inline'" not in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # A shared cache must never keep a page: it may be a member's, even one ignoring Vary.
+    assert response.headers["Cache-Control"] == "private"
+    static = client.get("/static/townhall.css")
+    static.close()
+    assert static.headers["Cache-Control"] == "no-cache"  # Flask's own, kept
 
 
 def test_session_cookie_is_httponly_and_lax(client, member) -> None:
