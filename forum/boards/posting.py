@@ -160,17 +160,24 @@ def _once(
         return earlier, False
 
 
-def _next_post_number(session: Session, author: User, thread_id: int) -> tuple[int, int]:
+def _next_post_number(session: Session, author: User, thread: Thread) -> tuple[int, int]:
     """Return (the next post number, the thread's board id), holding the thread's row lock.
 
     One UPDATE both locks the thread row and hands out the number, so two replies arriving
     together get consecutive numbers instead of the same one. It also reads the thread as it
     is once locked: a moderator may have locked, removed or moved it since the page loaded.
-    Raises PermissionDenied when the thread was locked or removed meanwhile.
+    Raises PermissionDenied when the thread was locked or removed meanwhile, or moved to a
+    board the author cannot see.
     """
     number, board_id, removed_at, locked = (
-        session.connection().execute(_TAKE_NUMBER, {"thread_id": thread_id}).one()
+        session.connection().execute(_TAKE_NUMBER, {"thread_id": thread.id}).one()
     )
+    if board_id != thread.board_id:
+        # Moved meanwhile: the board the caller loaded is stale (its visibility, and the
+        # board notifications are checked against). Read the thread's board again.
+        session.expire(thread, ["board_id", "board"])
+        if not can_see_board(author, thread.board):
+            raise PermissionDenied("This thread was moved; no new replies can be posted.")
     if number > 1 and removed_at is not None:
         raise PermissionDenied("This thread was removed; no new replies can be posted.")
     if number > 1 and locked and not author.is_moderator:
@@ -188,7 +195,7 @@ def _add_post(
     quoted_post_id: int | None = None,
     title: str | None = None,
 ) -> Post:
-    number, board_id = _next_post_number(session, author, thread.id)
+    number, board_id = _next_post_number(session, author, thread)
     now = utcnow()
     post = Post(
         thread_id=thread.id,
