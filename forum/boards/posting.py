@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import mentions, unread, watching
 from forum.accounts.models import User
@@ -110,6 +111,7 @@ _COUNT_AUTHOR_POST = (
     sa.update(_users)
     .where(_users.c.id == sa.bindparam("author_id"))
     .values(post_count=_users.c.post_count + 1)
+    .returning(_users.c.banned_at, _users.c.suspended_until)
 )
 # The board's last activity only moves forward: a reply in another thread of the board,
 # stamped after this one, may have reached the board's row first (this one waited on a
@@ -226,7 +228,14 @@ def _add_post(
             "created_at": now,
         },
     )
-    connection.execute(_COUNT_AUTHOR_POST, {"author_id": author.id})
+    # The author's row as it is once locked: a moderator may have banned or suspended them
+    # since the request loaded them (a reply reads and renders before taking the lock).
+    banned_at, suspended_until = connection.execute(
+        _COUNT_AUTHOR_POST, {"author_id": author.id}
+    ).one()
+    set_committed_value(author, "banned_at", banned_at)
+    set_committed_value(author, "suspended_until", suspended_until)
+    ensure_can_post(author, now)
     connection.execute(
         _COUNT_BOARD_POST, {"board_id": board_id, "now": now, "thread_id": thread.id}
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from forum.accounts.models import User
 from forum.boards import posting
 from forum.boards.models import Board, Post, Thread
+from forum.database import utcnow
 from forum.extensions import db
 from forum.moderation import removals, threads
 from forum.moderation.errors import ModerationError
@@ -182,5 +185,20 @@ def test_a_reply_checked_before_a_move_to_a_moderators_board_is_refused(member, 
     )  # fmt: skip
     assert thread.board_id == board.id
     with pytest.raises(PermissionDenied):
+        posting.reply(db.session, member, thread, "sneaking in")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == 1
+
+
+def test_a_reply_checked_before_a_suspension_is_refused(member, board):
+    thread, _ = make_thread(member, board)
+    # A moderator suspends the member after this request loaded them (a reply reads and
+    # renders before it takes the write lock).
+    db.session.execute(
+        sa.update(User).where(User.id == member.id)
+        .values(suspended_until=utcnow() + timedelta(days=1))
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    assert not member.is_suspended()
+    with pytest.raises(PermissionDenied, match="suspended"):
         posting.reply(db.session, member, thread, "sneaking in")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == 1
