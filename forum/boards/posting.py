@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import mentions, unread, watching
 from forum.accounts.models import User
@@ -110,6 +111,7 @@ _COUNT_AUTHOR_POST = (
     sa.update(_users)
     .where(_users.c.id == sa.bindparam("author_id"))
     .values(post_count=_users.c.post_count + 1)
+    .returning(_users.c.banned_at, _users.c.suspended_until)
 )
 # The board's last activity only moves forward: a reply in another thread of the board,
 # stamped after this one, may have reached the board's row first (this one waited on a
@@ -160,17 +162,24 @@ def _once(
         return earlier, False
 
 
-def _next_post_number(session: Session, author: User, thread_id: int) -> tuple[int, int]:
+def _next_post_number(session: Session, author: User, thread: Thread) -> tuple[int, int]:
     """Return (the next post number, the thread's board id), holding the thread's row lock.
 
     One UPDATE both locks the thread row and hands out the number, so two replies arriving
     together get consecutive numbers instead of the same one. It also reads the thread as it
     is once locked: a moderator may have locked, removed or moved it since the page loaded.
-    Raises PermissionDenied when the thread was locked or removed meanwhile.
+    Raises PermissionDenied when the thread was locked or removed meanwhile, or moved to a
+    board the author cannot see.
     """
     number, board_id, removed_at, locked = (
-        session.connection().execute(_TAKE_NUMBER, {"thread_id": thread_id}).one()
+        session.connection().execute(_TAKE_NUMBER, {"thread_id": thread.id}).one()
     )
+    if board_id != thread.board_id:
+        # Moved meanwhile: the board the caller loaded is stale (its visibility, and the
+        # board notifications are checked against). Read the thread's board again.
+        session.expire(thread, ["board_id", "board"])
+        if not can_see_board(author, thread.board):
+            raise PermissionDenied("This thread was moved; no new replies can be posted.")
     if number > 1 and removed_at is not None:
         raise PermissionDenied("This thread was removed; no new replies can be posted.")
     if number > 1 and locked and not author.is_moderator:
@@ -188,7 +197,7 @@ def _add_post(
     quoted_post_id: int | None = None,
     title: str | None = None,
 ) -> Post:
-    number, board_id = _next_post_number(session, author, thread.id)
+    number, board_id = _next_post_number(session, author, thread)
     now = utcnow()
     post = Post(
         thread_id=thread.id,
@@ -219,7 +228,14 @@ def _add_post(
             "created_at": now,
         },
     )
-    connection.execute(_COUNT_AUTHOR_POST, {"author_id": author.id})
+    # The author's row as it is once locked: a moderator may have banned or suspended them
+    # since the request loaded them (a reply reads and renders before taking the lock).
+    banned_at, suspended_until = connection.execute(
+        _COUNT_AUTHOR_POST, {"author_id": author.id}
+    ).one()
+    set_committed_value(author, "banned_at", banned_at)
+    set_committed_value(author, "suspended_until", suspended_until)
+    ensure_can_post(author, now)
     connection.execute(
         _COUNT_BOARD_POST, {"board_id": board_id, "now": now, "thread_id": thread.id}
     )

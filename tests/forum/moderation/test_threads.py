@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from forum.accounts.models import User
 from forum.boards import posting
 from forum.boards.models import Board, Post, Thread
+from forum.database import utcnow
 from forum.extensions import db
 from forum.moderation import removals, threads
 from forum.moderation.errors import ModerationError
@@ -169,3 +172,33 @@ def test_unknown_threads_are_404(mod):
     assert mod.post("/moderation/threads/424242/lock").status_code == 404
     assert mod.get("/moderation/threads/424242/move").status_code == 404
     assert mod.post("/moderation/threads/1/explode").status_code == 404
+
+
+def test_a_reply_checked_before_a_move_to_a_moderators_board_is_refused(member, board):
+    thread, _ = make_thread(member, board)
+    hidden = make_board("staff-room", moderators_only=True)
+    # A moderator moves it to a board members cannot see after this request loaded the
+    # thread (a reply reads and renders before it takes the write lock).
+    db.session.execute(
+        sa.update(Thread).where(Thread.id == thread.id).values(board_id=hidden.id)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    assert thread.board_id == board.id
+    with pytest.raises(PermissionDenied):
+        posting.reply(db.session, member, thread, "sneaking in")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == 1
+
+
+def test_a_reply_checked_before_a_suspension_is_refused(member, board):
+    thread, _ = make_thread(member, board)
+    # A moderator suspends the member after this request loaded them (a reply reads and
+    # renders before it takes the write lock).
+    db.session.execute(
+        sa.update(User).where(User.id == member.id)
+        .values(suspended_until=utcnow() + timedelta(days=1))
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    assert not member.is_suspended()
+    with pytest.raises(PermissionDenied, match="suspended"):
+        posting.reply(db.session, member, thread, "sneaking in")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == 1
