@@ -49,21 +49,30 @@ def unread_count_statement(moderator: bool) -> sa.Select:
     """The bell's query, built once per kind of viewer (it runs on every member's page, and
     building it cost more than running it); the member's id is a bound parameter,
     ``viewer_id``. Pages may run it as a column of their own query (forum.boards.reading)."""
+    # Tables, not the mapped classes: a statement naming an entity goes through the ORM's
+    # compile and result machinery even when it selects plain columns, and this one is a
+    # column of every member's page query (which would then go through it too).
+    notifications, posts = Notification.__table__, Post.__table__
+    threads, boards = Thread.__table__, Board.__table__
     board_ok = (
-        sa.true() if moderator else sa.or_(Board.id.is_(None), Board.moderators_only.is_(False))
+        sa.true()
+        if moderator
+        else sa.or_(boards.c.id.is_(None), boards.c.moderators_only.is_(False))
     )
     unread = (
-        sa.select(Notification.id)
-        .outerjoin(Post, Post.id == Notification.post_id)
-        .outerjoin(Thread, Thread.id == Notification.thread_id)
-        .outerjoin(Board, Board.id == Thread.board_id)
+        sa.select(notifications.c.id)
+        .select_from(
+            notifications.outerjoin(posts, posts.c.id == notifications.c.post_id)
+            .outerjoin(threads, threads.c.id == notifications.c.thread_id)
+            .outerjoin(boards, boards.c.id == threads.c.board_id)
+        )
         .where(
-            Notification.recipient_id == sa.bindparam("viewer_id"),
+            notifications.c.recipient_id == sa.bindparam("viewer_id"),
             sa.or_(
-                Notification.kind == NotificationKind.POST_REMOVED.value,
-                sa.and_(Post.removed_at.is_(None), Thread.removed_at.is_(None), board_ok),
+                notifications.c.kind == NotificationKind.POST_REMOVED.value,
+                sa.and_(posts.c.removed_at.is_(None), threads.c.removed_at.is_(None), board_ok),
             ),
-            Notification.read_at.is_(None),
+            notifications.c.read_at.is_(None),
         )
         .limit(MAX_COUNTED + 1)
     )
