@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -87,13 +87,19 @@ def _postgresql_available() -> str | None:
     return None
 
 
+def service_missing(problem: str) -> NoReturn:
+    """End a test that needs a service (PostgreSQL, Redis, the browser) this machine lacks:
+    a failure under CI, whose machine has them all; a skip only on a developer's machine."""
+    if IN_CI:
+        pytest.fail(f"required under CI: {problem}")
+    pytest.skip(problem)
+
+
 def require_postgresql() -> None:
     """Skip the test when PostgreSQL does not answer; under CI, fail it instead."""
     problem = _postgresql_available()
     if problem:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI and unreachable: {problem}")
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
+        service_missing(f"PostgreSQL is unreachable: {problem}")
 
 
 def require_redis(url: str) -> Any:
@@ -105,9 +111,7 @@ def require_redis(url: str) -> Any:
     try:
         client.ping()
     except redis.RedisError as exc:
-        if IN_CI:
-            pytest.fail(f"Redis is required under CI and unreachable at {url}: {exc}")
-        pytest.skip(f"Redis unreachable at {url}: {exc}")
+        service_missing(f"Redis is unreachable at {url}: {exc}")
     return client
 
 

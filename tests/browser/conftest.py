@@ -18,7 +18,7 @@ from forum import create_app
 from forum.demo import load as load_demo
 from forum.extensions import db
 from forum.signals import demo_loaded
-from tests.conftest import ARTIFACTS, FAST_PASSWORD_HASH, IN_CI, empty_database_url
+from tests.conftest import ARTIFACTS, FAST_PASSWORD_HASH, empty_database_url, service_missing
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -49,9 +49,7 @@ def _require_browser() -> None:
         except ImportError as exc:
             problem = f"playwright is not installed: {exc}"
     if problem:
-        if IN_CI:
-            pytest.fail(f"the browser is required under CI: {problem}")
-        pytest.skip(problem)
+        service_missing(f"the browser: {problem}")
 
 
 def _serve(url: str) -> Iterator[str]:
