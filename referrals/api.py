@@ -40,7 +40,7 @@ SECURITY = [{"bearerAuth": []}]
 
 def require_scope(scope: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Let the view run only for a bearer token that has ``scope`` (401 without a valid
-    token, 403 without the scope)."""
+    token, 403 without the scope or when its owner is banned)."""
 
     def decorator(view: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(view)
@@ -59,6 +59,7 @@ def require_scope(scope: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 )
                 if token is not None:
                     name, owner_id, scopes = token.name, token.owner_id, token.scope_set
+                    owner_banned = token.owner_banned
             finally:
                 if db.session.get_bind().dialect.name == "sqlite":
                     db.session.rollback()
@@ -69,6 +70,8 @@ def require_scope(scope: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                     message="Send a valid API token: Authorization: Bearer <token>.",
                     headers={"WWW-Authenticate": 'Bearer realm="townhall"'},
                 )
+            if owner_banned:
+                abort(403, message="This token's owner is banned; their tokens read nothing.")
             if scope not in scopes:
                 abort(403, message=f"This token lacks the scope {scope}.")
             g.api_token_name = name

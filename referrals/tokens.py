@@ -102,16 +102,6 @@ def create_token(
     return token, secret
 
 
-def token_for(session: Session, secret: str) -> ApiToken | None:
-    """Return the live token with this secret, or None."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-        return None
-    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
-    if token is None or token.revoked_at is not None:
-        return None
-    return token
-
-
 @dataclass(frozen=True)
 class TokenFacts:
     """What a request authenticated by a token needs of it."""
@@ -119,20 +109,28 @@ class TokenFacts:
     name: str
     owner_id: int | None
     scope_set: frozenset[str]
+    # A ban ends a member's sessions at the next request; it ends their tokens' use too.
+    owner_banned: bool = False
 
 
 _tokens = ApiToken.__table__
+_owners = User.__table__
 # Built once: every API request reads its token (plain columns, no entity).
 _LIVE_TOKEN = Prepared(
-    sa.select(_tokens.c.name, _tokens.c.owner_id, _tokens.c.scopes).where(
-        _tokens.c.token_hash == sa.bindparam("token_hash"), _tokens.c.revoked_at.is_(None)
+    sa.select(
+        _tokens.c.name,
+        _tokens.c.owner_id,
+        _tokens.c.scopes,
+        _owners.c.banned_at.is_not(None),
     )
+    .select_from(_tokens.outerjoin(_owners, _owners.c.id == _tokens.c.owner_id))
+    .where(_tokens.c.token_hash == sa.bindparam("token_hash"), _tokens.c.revoked_at.is_(None))
 )
 
 
 def token_facts(session: Session, secret: str) -> TokenFacts | None:
-    """Return the name, owner and scopes of the live token with this secret, or None: what
-    ``token_for`` finds, in one prepared statement and without an ORM object."""
+    """Return the name, owner, scopes and owner's ban of the live (not revoked) token with
+    this secret, or None; one prepared statement, no ORM object."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
     cursor = _LIVE_TOKEN.execute(session.connection(), {"token_hash": hash_token(secret)})
@@ -140,7 +138,7 @@ def token_facts(session: Session, secret: str) -> TokenFacts | None:
     cursor.close()
     if row is None:
         return None
-    return TokenFacts(row[0], row[1], frozenset(row[2].split()))
+    return TokenFacts(row[0], row[1], frozenset(row[2].split()), bool(row[3]))
 
 
 def revoke_token(session: Session, name: str, now: datetime) -> ApiToken:

@@ -80,7 +80,7 @@ def test_create_and_revoke_tokens(runner) -> None:
     )
     assert made.exit_code == 0, made.output
     secret = made.stdout.splitlines()[0]
-    token = tokens.token_for(db.session, secret)
+    token = tokens.token_facts(db.session, secret)
     assert token.scope_set == {"events:write", "rewards:read"}
     assert db.session.scalar(sa.select(ApiToken.token_hash)) != secret
     assert (
@@ -91,7 +91,7 @@ def test_create_and_revoke_tokens(runner) -> None:
     )
     assert _run(runner, "referrals", "create-token", "x", "--scope", "root").exit_code != 0
     assert _run(runner, "referrals", "revoke-token", "marketplace").exit_code == 0
-    assert tokens.token_for(db.session, secret) is None
+    assert tokens.token_facts(db.session, secret) is None
 
 
 def test_approve_due(runner) -> None:
