@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from forum import config as config_module
 from forum.extensions import csrf, db, limiter, login_manager, migrate
 from forum.requests import IdConverter, TownhallRequest
+from forum.sessions import CachedSerializerSessionInterface
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -40,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder="static",
     )
     app.request_class = TownhallRequest
+    app.session_interface = CachedSerializerSessionInterface()
     app.url_map.converters["int"] = IdConverter
     app.config.from_mapping(config_module.from_environment(Path(app.instance_path)))
     if test_config:
