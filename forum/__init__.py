@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, has_app_context, has_request_context, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from forum import config as config_module
@@ -21,12 +21,12 @@ def _request_may_write() -> bool:
     # Outside requests (commands, tests) a transaction held open while idle must not take
     # the write lock; a safe-method request that writes says so with start_writing(), and a
     # request that only reads for now (an API token lookup) by setting it to False.
-    if not has_request_context():
+    if not has_app_context():
         return False
-    declared = g.get("writes_expected")
+    declared = g.get("writes_expected")  # (the click lane declares it outside a request)
     if declared is not None:
         return declared
-    return request.method not in SAFE_METHODS
+    return has_request_context() and request.method not in SAFE_METHODS
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -46,12 +46,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config_module.from_environment(Path(app.instance_path)))
     if test_config:
         app.config.from_mapping(test_config)
-    if app.config.get("TRUSTED_PROXIES"):
-        # Behind a load balancer the client's address is in X-Forwarded-For; per-address
-        # rate limits would otherwise count every visitor as the balancer.
-        hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
@@ -74,7 +68,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     fragments.init_app(app)
     viewcounts.init_app(app)
-    security.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     app.register_blueprint(accounts_views.bp)
@@ -87,4 +80,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import referrals
 
     referrals.init_app(app)
+
+    # Middleware, innermost first: the referral click lane (answers before Flask's request
+    # machinery), the proxy fix (the lane needs the visitor's address too), then the
+    # security headers (on every response, the lane's included).
+    wsgi_app = referrals.click_lane(app, app.wsgi_app)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind a load balancer the client's address is in X-Forwarded-For; per-address
+        # rate limits would otherwise count every visitor as the balancer.
+        hops = app.config["TRUSTED_PROXIES"]
+        wsgi_app = ProxyFix(wsgi_app, x_for=hops, x_proto=hops)
+    app.wsgi_app = security.SecurityHeaders(wsgi_app)  # type: ignore[method-assign]
     return app

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
-
 # No inline script or style and nothing from other origins: if sanitizing ever failed, the
 # browser would still refuse to run what slipped through.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -57,7 +55,3 @@ class SecurityHeaders:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start_with_defaults)
-
-
-def init_app(app: Flask) -> None:
-    app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]

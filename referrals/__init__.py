@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Flask
 from flask_login import user_logged_in
@@ -50,3 +51,11 @@ def init_app(app: Flask) -> None:
     member_signed_up.connect(views.on_member_signed_up)
     user_logged_in.connect(views.on_signed_in)
     demo_loaded.connect(cli.on_demo_loaded)
+
+
+def click_lane(app: Flask, wsgi_app: Any) -> Any:
+    """Wrap ``wsgi_app`` so that a session-less visitor's ``/r/<code>`` is answered before
+    Flask (``following.ClickLane``)."""
+    from referrals.following import ClickLane
+
+    return ClickLane(app, wsgi_app)

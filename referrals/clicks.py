@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from forum.database import Prepared, UTCDateTime
@@ -194,11 +195,14 @@ def follow(
     On PostgreSQL this is one statement; on SQLite, where a statement costs no round trip, the
     two of ``followable`` and ``record``.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        link = links.followable(session, code, now)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        link = links.followable_on(connection, code, now)
         if link is None:
             return None
-        click = record(session, link.id, address_hash, user_agent, visitor_id, now, flood_limit)
+        click = _record_on(
+            connection, link.id, address_hash, user_agent, visitor_id, now, flood_limit
+        )
         return link, click
     if not links.CODE_PATTERN.match(code):
         return None
@@ -214,7 +218,7 @@ def follow(
         "since": now - FLOOD_WINDOW,
         "flood_limit": flood_limit,
     }
-    cursor = _FOLLOW.execute(session.connection(), values)
+    cursor = _FOLLOW.execute(connection, values)
     rows = cursor.fetchall()
     cursor.close()
     if not rows:
@@ -236,6 +240,20 @@ def record(
     """Record a click on the link in one statement; return its id and whether it is a bot's:
     a known crawler's agent, or an address that already clicked ``flood_limit`` times within
     the last minute (checked by a subquery of the insert)."""
+    return _record_on(
+        session.connection(), link_id, address_hash, user_agent, visitor_id, now, flood_limit
+    )
+
+
+def _record_on(
+    connection: Connection,
+    link_id: int,
+    address_hash: str,
+    user_agent: str | None,
+    visitor_id: int | None,
+    now: datetime,
+    flood_limit: int,
+) -> RecordedClick:
     agent_class, crawler = classify_agent(user_agent)
     values = {
         "link_id": link_id,
@@ -249,7 +267,7 @@ def record(
     else:
         statement = _INSERT_CHECKED
         values.update(since=now - FLOOD_WINDOW, flood_limit=flood_limit)
-    cursor = statement.execute(session.connection(), values)
+    cursor = statement.execute(connection, values)
     (row,) = cursor.fetchall()  # all: SQLite finishes an INSERT … RETURNING by reading it out
     cursor.close()
     return RecordedClick(row[0], bool(row[1]))

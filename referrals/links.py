@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from forum.accounts.models import User
@@ -137,9 +138,14 @@ _FOLLOWABLE = Prepared(FOLLOWABLE)
 def followable(session: Session, code: str, now: datetime) -> FollowedLink | None:
     """Return the enabled link with this code (any case) in a running program, else None,
     in one indexed query and without ORM objects (nor SQLAlchemy's result machinery)."""
+    return followable_on(session.connection(), code, now)
+
+
+def followable_on(connection: Connection, code: str, now: datetime) -> FollowedLink | None:
+    """``followable`` on a connection already in the session's transaction."""
     if not CODE_PATTERN.match(code):
         return None
-    cursor = _FOLLOWABLE.execute(session.connection(), {"code_key": code_key(code), "now": now})
+    cursor = _FOLLOWABLE.execute(connection, {"code_key": code_key(code), "now": now})
     found = cursor.fetchone()
     cursor.close()
     return FollowedLink(*found) if found is not None else None

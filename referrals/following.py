@@ -1,0 +1,155 @@
+"""Following a referral link (``/r/<code>``): count the click, sign the attribution cookie,
+answer where to go. Served by the ``follow`` view, and for visitors without a session by
+``ClickLane`` before Flask's request machinery: the busiest request of the site."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy.orm import Session
+from werkzeug.http import dump_cookie
+
+from forum.database import utcnow
+from forum.extensions import db
+from forum.redirects import safe_local_path
+from referrals import addresses, attribution, clicks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClickAnswer:
+    """Where a followed link sends the visitor, and the attribution cookie to set (None for
+    an unknown code or a bot's click)."""
+
+    location: str
+    cookie: str | None = None
+    cookie_max_age: int = 0
+
+
+def follow_link(
+    session: Session,
+    config: Mapping[str, Any],
+    code: str,
+    address: str | None,
+    user_agent: str | None,
+    visitor_id: int | None,
+    home: str,
+) -> ClickAnswer:
+    """Record a click on the link with this code and commit it; answer the link's page and
+    the signed attribution, or ``home`` (recording nothing) when no followable link has it.
+
+    The session's transaction must take the write lock (``start_writing``): it writes.
+    """
+    now = utcnow()
+    hashed = addresses.address_hash(config["SECRET_KEY"], address)
+    followed = clicks.follow(
+        session, code, hashed, user_agent, visitor_id, now, config["REFERRALS_CLICK_FLOOD_LIMIT"]
+    )
+    if followed is None:
+        return ClickAnswer(home)
+    link, click = followed
+    if visitor_id is not None:
+        addresses.remember_address(session, visitor_id, hashed, now)
+    clicks.commit_click(session)
+    location = safe_local_path(link.target, "") or home
+    if click.is_bot:
+        return ClickAnswer(location)
+    cookie = attribution.sign_attribution(
+        config["SECRET_KEY"], attribution.Attribution(link.program_id, link.id, click.id, now)
+    )
+    return ClickAnswer(location, cookie, link.attribution_days * 86400)
+
+
+def cookie_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """How the attribution cookie is set, by the view and the lane alike."""
+    return {"httponly": True, "samesite": "Lax", "secure": config["SESSION_COOKIE_SECURE"]}
+
+
+class ClickLane:
+    """WSGI middleware answering ``GET /r/<code>`` for a visitor without a session.
+
+    Such a visitor (most of them, and every crawler) needs nothing of Flask's request
+    machinery: no session, no signed-in member, no form, no template. That machinery cost
+    twice what the click itself does (a request context, session and cookies opened and
+    saved, before/after hooks). The lane runs ``follow_link`` in an app context (so the
+    database session is the app's) and builds the redirect itself. Anything else, a
+    visitor with a session cookie (their click is theirs, and their address remembered), or
+    a failure before the click was committed, goes on to Flask's ``follow`` view.
+    """
+
+    def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.wsgi_app = wsgi_app
+        config = app.config
+        self._session_cookies = (
+            config["SESSION_COOKIE_NAME"],
+            config.get("REMEMBER_COOKIE_NAME", "remember_token"),
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if (
+            not path.startswith("/r/")
+            or environ.get("REQUEST_METHOD") != "GET"
+            or "/" in path[3:]
+            or len(path) == 3
+        ):
+            return self.wsgi_app(environ, start_response)
+        cookies = environ.get("HTTP_COOKIE", "")
+        if cookies and any(name in cookies for name in self._session_cookies):
+            return self.wsgi_app(environ, start_response)
+        script_root = environ.get("SCRIPT_NAME", "")
+        try:
+            with self.app.app_context():
+                g.writes_expected = True  # the click's transaction takes the write lock
+                answer = follow_link(
+                    db.session,
+                    self.app.config,
+                    path[3:],
+                    environ.get("REMOTE_ADDR"),
+                    environ.get("HTTP_USER_AGENT"),
+                    None,
+                    script_root + "/",
+                )
+        except Exception:  # noqa: BLE001 - nothing was committed: the view answers (and logs)
+            log.debug("the click lane handed /r/ on to the view", exc_info=True)
+            return self.wsgi_app(environ, start_response)
+        location = answer.location
+        body = _redirect_body(location)
+        headers = [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Location", location),
+            ("Cache-Control", "no-store"),
+        ]
+        if answer.cookie is not None:
+            headers.append(
+                (
+                    "Set-Cookie",
+                    dump_cookie(
+                        attribution.COOKIE_NAME,
+                        answer.cookie,
+                        max_age=answer.cookie_max_age,
+                        path="/",
+                        **cookie_options(self.app.config),
+                    ),
+                )
+            )
+        start_response("302 FOUND", headers)
+        return [body]
+
+
+def _redirect_body(location: str) -> bytes:
+    # As Flask's redirect(): a page for the rare client that does not follow Location.
+    escaped = html.escape(location)
+    return (
+        "<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
+        f'<p>You should be redirected automatically to the target URL: <a href="{escaped}">'
+        f"{escaped}</a>. If not, click the link.\n"
+    ).encode()

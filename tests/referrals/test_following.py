@@ -1,0 +1,88 @@
+"""The click lane: a session-less visitor's /r/<code> answered before Flask, exactly as the
+view answers a signed-in member's."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import has_request_context
+
+from forum.extensions import db
+from referrals import attribution, clicks, following
+from referrals.models import Click, MemberAddress
+from tests.conftest import Browser
+from tests.referrals.factories import make_link, make_program
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def _visitor(app, address: str = "198.51.100.30"):  # noqa: ANN001, ANN202
+    client = app.test_client()
+    client.environ_base.update({"REMOTE_ADDR": address, "HTTP_USER_AGENT": FIREFOX})
+    return client
+
+
+def _clicks() -> list[Click]:
+    return list(db.session.scalars(sa.select(Click).order_by(Click.id)))
+
+
+def test_the_lane_and_the_view_answer_alike(app, member) -> None:
+    link = make_link(make_program(), code="alike", target="/b/clients")
+    lane = _visitor(app).get("/r/alike")
+    browser = Browser(_visitor(app, "198.51.100.31")).sign_in(member)
+    view = browser.get("/r/alike")
+    for response in (lane, view):
+        assert (response.status_code, response.location) == (302, "/b/clients")
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        assert response.headers["X-Frame-Options"] == "DENY"
+        cookie = response.headers["Set-Cookie"]
+        assert cookie.startswith(f"{attribution.COOKIE_NAME}=")
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+        assert f"Max-Age={link.program.attribution_days * 86400}" in cookie
+    lane_click, view_click = _clicks()
+    assert lane_click.visitor_id is None and view_click.visitor_id == member.id
+    assert not lane_click.is_bot and not view_click.is_bot
+    # Only the view knows the member: the address they clicked from is theirs now.
+    assert db.session.scalar(sa.select(MemberAddress.user_id)) == member.id
+
+
+def test_the_lane_sends_unknown_codes_home_with_no_cookie(app) -> None:
+    response = _visitor(app).get("/r/nothing-here")
+    assert (response.status_code, response.location) == (302, "/")
+    assert "Set-Cookie" not in response.headers
+    assert _clicks() == []
+
+
+def test_what_the_lane_does_not_serve_reaches_flask(app) -> None:
+    make_link(make_program(), code="posted")
+    client = _visitor(app)
+    assert client.post("/r/posted").status_code in (400, 405)  # no click on a POST
+    assert client.get("/r/").status_code == 404
+    assert client.get("/r/posted/extra").status_code == 404
+    assert client.head("/r/posted").status_code == 302  # Flask's GET view answers HEAD
+    assert len(_clicks()) == 1
+
+
+def test_a_failure_in_the_lane_is_answered_by_the_view(app, monkeypatch) -> None:
+    make_link(make_program(), code="flaky")
+    real_follow = clicks.follow
+    lane_calls = []
+
+    def follow_failing_outside_requests(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if not has_request_context():  # the lane's call; the view's runs in a request
+            lane_calls.append(1)
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real_follow(*args, **kwargs)
+
+    monkeypatch.setattr(clicks, "follow", follow_failing_outside_requests)
+    response = _visitor(app).get("/r/flaky")
+    assert lane_calls == [1]
+    assert response.status_code == 302 and response.headers["Set-Cookie"]
+    assert len(_clicks()) == 1  # counted once, by the view
+
+
+def test_the_lane_is_in_front_of_flask(app) -> None:
+    lane = app.wsgi_app
+    while not isinstance(lane, following.ClickLane):
+        lane = lane.app  # security headers, then the proxy fix when there is one
+    assert lane.wsgi_app.__self__ is app  # Flask's own wsgi_app behind it
