@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -233,6 +234,36 @@ def _parser_for(source: str) -> MarkdownIt | None:
     return _full_markdown
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A Markdown body as a page shows it (``html``, sanitized) and as search reads it
+    (``text``, see plain_text)."""
+
+    html: str
+    text: str
+
+
+def render(source: str, resolve_mention: MentionResolver | None = None) -> Rendered:
+    """Return a body's sanitized HTML (as render_markdown) and its plain text (as
+    plain_text), both from one parse: parsing is most of the cost of either.
+
+    Mentions change the parsed text into links, never its words, so the text is the one
+    plain_text gives. Raises BodyTooLong before parsing when the body is over the limit.
+    """
+    if len(source) > MAX_BODY_CHARS:
+        raise BodyTooLong(f"at most {MAX_BODY_CHARS:,} characters")
+    md = _parser_for(source)
+    if md is None:
+        return Rendered(_render_as_text(source), " ".join(source.split()))
+    env = {"resolve_mention": resolve_mention}
+    tokens = md.parse(source, env)
+    text = _text_of(tokens)
+    html = md.renderer.render(tokens, md.options, env)
+    if _sanitize_cost(html) > MAX_SANITIZE_COST:
+        return Rendered(_render_as_text(source), text)
+    return Rendered(sanitize_html(html), text)
+
+
 def render_markdown(source: str, resolve_mention: MentionResolver | None = None) -> str:
     """Return sanitized HTML for a Markdown body.
 
@@ -241,15 +272,7 @@ def render_markdown(source: str, resolve_mention: MentionResolver | None = None)
     links; where it returns a path, the mention becomes a link to it. Sanitizing comes last,
     after mentions. Raises BodyTooLong before parsing when the body is over the limit.
     """
-    if len(source) > MAX_BODY_CHARS:
-        raise BodyTooLong(f"at most {MAX_BODY_CHARS:,} characters")
-    md = _parser_for(source)
-    if md is None:
-        return _render_as_text(source)
-    html = md.render(source, {"resolve_mention": resolve_mention})
-    if _sanitize_cost(html) > MAX_SANITIZE_COST:
-        return _render_as_text(source)
-    return sanitize_html(html)
+    return render(source, resolve_mention).html
 
 
 _TEXT_TOKENS = frozenset({"text", "code_inline"})
@@ -268,8 +291,12 @@ def plain_text(source: str) -> str:
     md = _parser_for(source)
     if md is None:
         return " ".join(source.split())
+    return _text_of(md.parse(source))
+
+
+def _text_of(tokens: list[Token]) -> str:
     parts: list[str] = []
-    for token in md.parse(source):
+    for token in tokens:
         if token.type in _BLOCK_CODE_TOKENS:
             parts.append(token.content + "\n")
         elif token.type == "inline":
