@@ -55,3 +55,19 @@ def test_prepared_statements_run_for_many_rows(engine) -> None:
         insert.execute_many(connection, [{"at": now}, {"at": now + timedelta(seconds=1)}])
         stored = connection.execute(sa.select(table.c.at).order_by(table.c.id)).scalars().all()
     assert stored == [now, now + timedelta(seconds=1)]
+
+
+def test_prepared_first_row_is_converted_by_the_columns_types(engine) -> None:
+    table = sa.table("t", sa.column("id", sa.Integer), sa.column("at", UTCDateTime))
+    now = utcnow()
+    insert = Prepared(
+        sa.insert(table)
+        .values(at=sa.bindparam("at", type_=UTCDateTime))
+        .returning(table.c.id, table.c.at)
+    )
+    missing = Prepared(sa.select(table.c.at).where(table.c.id == sa.bindparam("id")))
+    with engine.begin() as connection:
+        row_id, at = insert.first(connection, {"at": now})
+        # SQLite gives the stored text back; the column's type makes it an aware datetime.
+        assert at == now and at.tzinfo is not None
+        assert missing.first(connection, {"id": row_id + 1}) is None
