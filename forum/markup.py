@@ -123,7 +123,23 @@ _cleaner = bleach.sanitizer.Cleaner(
 
 def sanitize_html(html: str) -> str:
     """Return ``html`` reduced to the allow-list: safe tags, http(s)/mailto links only."""
+    if _PLAIN_MARKUP.fullmatch(html):
+        # Already within the allow-list, and bleach would give it back as it is but for the
+        # void tags' slash (tests hold the two equal): most posts, at a fraction of the cost
+        # of bleach's pure-Python parser.
+        return html.replace(" />", ">")
     return _cleaner.clean(html)
+
+
+# HTML that is text and the Markdown renderer's attribute-less tags only: every "<" opens one
+# of these tags, every "&" one of the four entities the renderer writes, and no character is
+# one an HTML parser changes or reports (control characters, carriage returns, noncharacters,
+# lone surrogates). Anything else (links, images, code classes, tables) goes through bleach.
+_PLAIN_TAGS = "p|strong|em|code|pre|blockquote|ul|ol|li|h[1-6]|s"
+_PLAIN_MARKUP = re.compile(
+    rf"(?:[^<&\x00-\x08\x0b-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff\ud800-\udfff]"
+    rf"|</?(?:{_PLAIN_TAGS})>|<(?:br|hr) />|&(?:amp|lt|gt|quot);)*"
+)
 
 
 # "@name" where name is a possible username (3-30 letters, digits, "_", "." or "-", not

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forum.markup import MAX_BODY_CHARS, BodyTooLong, render_markdown, sanitize_html
-from tests.hostile import HOSTILE_BODIES, SAFE_SCHEMES, url_scheme
+from tests.hostile import HOSTILE_BODIES, HOSTILE_STRINGS, SAFE_SCHEMES, url_scheme
 
 
 class _Audit(HTMLParser):
@@ -284,3 +284,39 @@ def test_rendered_text_is_plain_text_whatever_the_markdown(body: str) -> None:
     from forum.markup import plain_text, render
 
     assert render(body, _resolver({"ab", "ann"})[0]).text == plain_text(body)
+
+
+_MARKDOWNISH = st.lists(
+    st.one_of(
+        st.sampled_from(list("ab \n\t*_`~#>-+=|.:!()[]<>&\"'\\/\r\x0c\x00\u00a0\ufdd0\u2028")),
+        st.sampled_from(["1. ", "- ", "> ", "```\n", "    ", "---\n", "  \n", "&amp;", "&#0;"]),
+        st.characters(),
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(_MARKDOWNISH)
+def test_sanitizing_plain_markup_without_bleach_gives_what_bleach_gives(body: str) -> None:
+    from forum.markup import _cleaner, _full_markdown, _plain_markdown
+
+    for md in (_full_markdown, _plain_markdown):
+        html = md.render(body)
+        assert sanitize_html(html) == _cleaner.clean(html)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *HOSTILE_STRINGS,
+        "Thanks! That **worked**.\n\n> the fee is 10%\n\n- step one\n- step two",
+        "## Setup\n\n1. Install\n2. Run `make`\n\n```\nmake bench\n```\n\n---\n\nDone  \nbye",
+        "~~old~~ *new* \"quoted\" & <not a tag> 'single'",
+    ],
+)
+def test_known_bodies_sanitize_as_bleach_does(body: str) -> None:
+    from forum.markup import _cleaner, _full_markdown
+
+    html = _full_markdown.render(body)
+    assert sanitize_html(html) == _cleaner.clean(html)
