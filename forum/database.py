@@ -146,7 +146,8 @@ class Prepared:
     than SQLite takes to run it. The SQL, its bound values' defaults and their type
     processing (``UTCDateTime`` and the like) still come from SQLAlchemy's compiler, so the
     statement is the one ``connection.execute`` would send. Rows come back as the driver
-    gives them, without result processing: select only plain columns (numbers, strings).
+    gives them from ``execute`` (select only plain columns there: numbers, strings), or
+    converted by their columns' types from ``first``.
     Errors are raised as SQLAlchemy's ``DBAPIError`` subclasses, as ``execute`` raises them.
     No engine event sees these statements (``before_cursor_execute``: the search generation
     notices writes to searchable content that way), so use it only for statements that
@@ -156,6 +157,7 @@ class Prepared:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._by_dialect: dict[str, tuple[str, dict, list, list[str] | None]] = {}
+        self._result_processors: dict[str, list[Callable[[Any], Any] | None]] = {}
 
     def _compiled(self, dialect: Any) -> tuple[str, dict, list, list[str] | None]:
         found = self._by_dialect.get(dialect.name)
@@ -183,6 +185,29 @@ class Prepared:
         """Run the statement on the SQLAlchemy ``connection``'s DB-API connection, in its
         transaction, and return the DB-API cursor (``fetchone``/``fetchall``)."""
         return self._run(connection, "execute", self._args(connection.dialect, params))
+
+    def first(self, connection: Any, params: dict[str, Any]) -> tuple | None:
+        """Run the statement and return its first row with each value converted by its
+        column's type, as a SQLAlchemy result would (``UTCDateTime`` gives aware datetimes on
+        SQLite too), or None when there is no row."""
+        cursor = self.execute(connection, params)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        processors = self._result_processors.get(connection.dialect.name)
+        if processors is None:
+            dialect = connection.dialect
+            processors = self._result_processors[dialect.name] = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.exported_columns
+            ]
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(row, processors, strict=True)
+        )
 
     def execute_many(self, connection: Any, rows: list[dict[str, Any]]) -> None:
         """Run the statement once per row with the driver's ``executemany``."""

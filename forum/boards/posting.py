@@ -8,20 +8,23 @@ hear of it, and (for a new post) watches the thread and marks it read for its au
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import mentions, unread, watching
 from forum.accounts.models import User
 from forum.boards.models import Board, Kudos, Post, PostRevision, Thread
-from forum.database import UTCDateTime, utcnow
-from forum.markup import MAX_BODY_CHARS, BodyTooLong, render_markdown
+from forum.database import Prepared, UTCDateTime, utcnow
+from forum.markup import MAX_BODY_CHARS, BodyTooLong, render
 from forum.moderation.log import record
 from forum.moderation.models import Action
 from forum.notifications import fanout
@@ -33,7 +36,7 @@ from forum.permissions import (
     ensure_can_post,
     ensure_can_reply,
 )
-from forum.search.index import index_post
+from forum.search.index import index_post, new_post_params, postgresql_insert_values
 
 MIN_TITLE_CHARS = 3
 MAX_TITLE_CHARS = 200
@@ -66,8 +69,19 @@ def clean_title(title: str) -> str:
     return title
 
 
-def render_body(session: Session, body: str) -> tuple[str, str, list[User]]:
-    """Return (source, html, mentioned members) for a post body; raise PostingError if unusable."""
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A post body ready to store: its source, its sanitized HTML, its plain text (what the
+    search index holds) and the members it mentions (who hear of it)."""
+
+    source: str
+    html: str
+    text: str
+    mentioned: list[User]
+
+
+def render_body(session: Session, body: str) -> Body:
+    """Return the Body to store for what a member wrote; raise PostingError if unusable."""
     if len(body) > MAX_BODY_CHARS:
         raise PostingError("body", f"A post can have at most {MAX_BODY_CHARS:,} characters.")
     if not shows_something(body):
@@ -75,21 +89,30 @@ def render_body(session: Session, body: str) -> tuple[str, str, list[User]]:
     source = body.replace("\r\n", "\n").replace("\x00", "").rstrip()
     named = mentions.lookup(session, source)
     try:
-        html = render_markdown(source, named.resolve)
+        rendered = render(source, named.resolve)
     except BodyTooLong as exc:  # pragma: no cover - guarded above
         raise PostingError("body", str(exc)) from exc
     by_id = {user.id: user for user in named.members.values()}
-    return source, html, [by_id[user_id] for user_id in named.mentioned_ids]
+    mentioned = [by_id[user_id] for user_id in named.mentioned_ids]
+    return Body(source, rendered.html, rendered.text, mentioned)
 
 
 def _find_resubmission(session: Session, author: User, submission_key: str | None) -> Post | None:
     if not submission_key:
         return None
-    return session.scalar(_RESUBMISSION, {"author_id": author.id, "key": submission_key})
+    # The id alone: almost every submission is new, and an entity costs the ORM's loading.
+    found = _RESUBMISSION.first(
+        session.connection(), {"author_id": author.id, "key": submission_key}
+    )
+    return session.get(Post, found[0]) if found is not None else None
 
 
-_RESUBMISSION = sa.select(Post).where(
-    Post.author_id == sa.bindparam("author_id"), Post.submission_key == sa.bindparam("key")
+_posts = Post.__table__
+_RESUBMISSION = Prepared(
+    sa.select(_posts.c.id).where(
+        _posts.c.author_id == sa.bindparam("author_id"),
+        _posts.c.submission_key == sa.bindparam("key"),
+    )
 )
 
 
@@ -97,17 +120,37 @@ _threads = Thread.__table__
 _boards = Board.__table__
 _users = User.__table__
 _NOW = sa.bindparam("now", type_=UTCDateTime)
-# Built once: a reply's statements, with their values bound at execution (building them cost
-# more than SQLite's running them).
-_TAKE_NUMBER = (
+# Built once: a post's statements, with their values bound at execution (building them cost
+# more than SQLite's running them). Those that write nothing search shows run on the
+# driver's cursor (forum.database.Prepared: SQLAlchemy's execution of each cost more than
+# SQLite's running it); the post's own INSERT and its index entry do not, so that the search
+# generation sees them.
+_NUMBER_TAKEN = (
+    _threads.c.post_number_seq,
+    _threads.c.board_id,
+    _threads.c.removed_at,
+    _threads.c.locked,
+)
+_TAKE_NUMBER = Prepared(
     sa.update(_threads)
     .where(_threads.c.id == sa.bindparam("thread_id"))
     .values(post_number_seq=_threads.c.post_number_seq + 1)
-    .returning(
-        _threads.c.post_number_seq, _threads.c.board_id, _threads.c.removed_at, _threads.c.locked
-    )
+    .returning(*_NUMBER_TAKEN)
 )
-_COUNT_AUTHOR_POST = (
+# A reply's number and the thread's reply counters in one statement: both are undone
+# together if the reply is (a resubmission that lost the race, a refusal).
+_TAKE_REPLY_NUMBER = Prepared(
+    sa.update(_threads)
+    .where(_threads.c.id == sa.bindparam("thread_id"))
+    .values(
+        post_number_seq=_threads.c.post_number_seq + 1,
+        reply_count=_threads.c.reply_count + 1,
+        last_post_at=_NOW,
+        last_post_author_id=sa.bindparam("replier_id", type_=sa.Integer),
+    )
+    .returning(*_NUMBER_TAKEN)
+)
+_COUNT_AUTHOR_POST = Prepared(
     sa.update(_users)
     .where(_users.c.id == sa.bindparam("author_id"))
     .values(post_count=_users.c.post_count + 1)
@@ -117,7 +160,7 @@ _COUNT_AUTHOR_POST = (
 # stamped after this one, may have reached the board's row first (this one waited on a
 # lock since it took its time), and must stay the board's latest.
 _NEWER = sa.or_(_boards.c.last_post_at.is_(None), _boards.c.last_post_at <= _NOW)
-_COUNT_BOARD_POST = (
+_COUNT_BOARD_POST = Prepared(
     sa.update(_boards)
     .where(_boards.c.id == sa.bindparam("board_id"))
     .values(
@@ -128,21 +171,35 @@ _COUNT_BOARD_POST = (
         ),
     )
 )
-_COUNT_REPLY = (
-    sa.update(_threads)
-    .where(_threads.c.id == sa.bindparam("thread_id"))
-    .values(
-        reply_count=_threads.c.reply_count + 1,
-        last_post_at=_NOW,
-        last_post_author_id=sa.bindparam("replier_id", type_=sa.Integer),
+_revisions = PostRevision.__table__
+_ADD_FIRST_REVISION = Prepared(
+    sa.insert(_revisions).values(
+        {c.name: sa.bindparam(c.name, type_=c.type) for c in _revisions.c if c.name != "id"}
     )
 )
-_revisions = PostRevision.__table__
-_ADD_FIRST_REVISION = sa.insert(_revisions)
+
+
+@functools.cache
+def _add_post_statement(dialect: str) -> sa.Insert:
+    """The INSERT of a post, returning its id; on PostgreSQL it indexes the post too."""
+    if dialect != "postgresql":
+        return sa.insert(_posts).returning(_posts.c.id)
+    # search_vector and search_text are outside the ORM metadata (forum.search.schema).
+    posts = sa.table(
+        "posts",
+        *(sa.column(column.name, column.type) for column in _posts.c),
+        sa.column("search_vector"),
+        sa.column("search_text"),
+    )
+    return sa.insert(posts).values(postgresql_insert_values()).returning(posts.c.id)
 
 
 def _once(
-    session: Session, author: User, submission_key: str | None, write: Callable[[], Post]
+    session: Session,
+    author: User,
+    submission_key: str | None,
+    write: Callable[[], Post],
+    flushes: bool = True,
 ) -> tuple[Post, bool]:
     """Return (the post ``write()`` made, True), or (the earlier post, False) when the same
     submission won a race.
@@ -151,9 +208,13 @@ def _once(
     earlier-submission check twice before either commits; the unique key on (author,
     submission key) stops the second post. Its writes are undone to a savepoint and it
     answers with the post the first one made, instead of failing.
+
+    When ``write()`` flushes no ORM object (``flushes`` false: a reply's writes are all
+    statements), the savepoint is the connection's own: the session's (which also tracks
+    the objects a rollback to it must forget) cost more than a reply's statements.
     """
     try:
-        with session.begin_nested():
+        with session.begin_nested() if flushes else session.connection().begin_nested():
             return write(), True
     except IntegrityError:
         earlier = _find_resubmission(session, author, submission_key)
@@ -162,18 +223,26 @@ def _once(
         return earlier, False
 
 
-def _next_post_number(session: Session, author: User, thread: Thread) -> tuple[int, int]:
+def _next_post_number(
+    session: Session, author: User, thread: Thread, replied_at: datetime | None
+) -> tuple[int, int]:
     """Return (the next post number, the thread's board id), holding the thread's row lock.
 
     One UPDATE both locks the thread row and hands out the number, so two replies arriving
-    together get consecutive numbers instead of the same one. It also reads the thread as it
-    is once locked: a moderator may have locked, removed or moved it since the page loaded.
+    together get consecutive numbers instead of the same one; for a reply (``replied_at``)
+    it counts the reply and its time too. It also reads the thread as it is once locked: a
+    moderator may have locked, removed or moved it since the page loaded.
     Raises PermissionDenied when the thread was locked or removed meanwhile, or moved to a
     board the author cannot see.
     """
-    number, board_id, removed_at, locked = (
-        session.connection().execute(_TAKE_NUMBER, {"thread_id": thread.id}).one()
-    )
+    connection = session.connection()
+    if replied_at is None:
+        taken = _TAKE_NUMBER.first(connection, {"thread_id": thread.id})
+    else:
+        taken = _TAKE_REPLY_NUMBER.first(
+            connection, {"thread_id": thread.id, "now": replied_at, "replier_id": author.id}
+        )
+    number, board_id, removed_at, locked = taken  # (threads are never deleted: a row)
     if board_id != thread.board_id:
         # Moved meanwhile: the board the caller loaded is stale (its visibility, and the
         # board notifications are checked against). Read the thread's board again.
@@ -191,57 +260,73 @@ def _add_post(
     session: Session,
     author: User,
     thread: Thread,
-    source: str,
-    html: str,
+    body: Body,
     submission_key: str | None,
     quoted_post_id: int | None = None,
     title: str | None = None,
+    reply: bool = False,
 ) -> Post:
-    number, board_id = _next_post_number(session, author, thread)
     now = utcnow()
-    post = Post(
-        thread_id=thread.id,
-        author_id=author.id,
-        number=number,
-        body_source=source,
-        body_html=html,
-        quoted_post_id=quoted_post_id,
-        submission_key=submission_key or None,
-        created_at=now,
-    )
-    session.add(post)
-    session.flush()
-    # The revision is only ever read back from its table: inserted without an ORM object
-    # (and its unit of work).
+    number, board_id = _next_post_number(session, author, thread, now if reply else None)
+    # Every column, so that the Post made below is the row as stored (nothing to reload).
+    values = {
+        "thread_id": thread.id,
+        "author_id": author.id,
+        "number": number,
+        "body_source": body.source,
+        "body_html": body.html,
+        "quoted_post_id": quoted_post_id,
+        "submission_key": submission_key or None,
+        "created_at": now,
+        "edited_at": None,
+        "edited_by_id": None,
+        "edited_by_moderator": False,
+        "revision_count": 1,
+        "kudos_count": 0,
+        "removed_at": None,
+        "removed_by_id": None,
+        "removal_reason": None,
+    }
     connection = session.connection()
-    connection.execute(
-        _ADD_FIRST_REVISION,
+    dialect = connection.dialect.name
+    # Inserted with Core rather than by a flush of the unit of work (which cost more than the
+    # statement). It goes through the engine's execution, so the search generation sees it.
+    params = {**values, **new_post_params(title, body.text)} if dialect == "postgresql" else values
+    post_id = connection.execute(_add_post_statement(dialect), params).scalar_one()
+    post = Post(id=post_id, **values)
+    # The revision is only ever read back from its table: inserted without an ORM object.
+    _ADD_FIRST_REVISION.execute(
+        connection,
         {
-            "post_id": post.id,
+            "post_id": post_id,
             "number": 1,
             "title": title,
-            "body_source": source,
-            "body_html": html,
+            "body_source": body.source,
+            "body_html": body.html,
             "editor_id": author.id,
             "by_moderator": False,
             "reason": "",
             "created_at": now,
         },
-    )
+    ).close()
     # The author's row as it is once locked: a moderator may have banned or suspended them
     # since the request loaded them (a reply reads and renders before taking the lock).
-    banned_at, suspended_until = connection.execute(
-        _COUNT_AUTHOR_POST, {"author_id": author.id}
-    ).one()
+    banned_at, suspended_until = _COUNT_AUTHOR_POST.first(connection, {"author_id": author.id})
     set_committed_value(author, "banned_at", banned_at)
     set_committed_value(author, "suspended_until", suspended_until)
     ensure_can_post(author, now)
-    connection.execute(
-        _COUNT_BOARD_POST, {"board_id": board_id, "now": now, "thread_id": thread.id}
-    )
-    index_post(session, post, title)
+    _COUNT_BOARD_POST.execute(
+        connection, {"board_id": board_id, "now": now, "thread_id": thread.id}
+    ).close()
+    if dialect != "postgresql":
+        index_post(session, post, title, body.text)
     watching.watch_on_post(session, author, thread)
-    unread.mark_read(session, author.id, thread.id, post.number)
+    unread.mark_read(session, author.id, thread.id, number)
+    # The caller gets the Post as a flush would have left it: made from the values stored,
+    # and put in the session as persistent (SQLAlchemy's public way for an object whose row
+    # exists), so that its relationships load as any other's.
+    make_transient_to_detached(post)
+    session.add(post)
     return post
 
 
@@ -265,7 +350,7 @@ def create_thread(
     if earlier is not None:
         return earlier.thread
     title = clean_title(title)
-    source, html, mentioned = render_body(session, body)
+    rendered = render_body(session, body)
     now = utcnow()
 
     def write() -> Post:
@@ -279,7 +364,7 @@ def create_thread(
         )
         session.add(thread)
         session.flush()
-        return _add_post(session, author, thread, source, html, submission_key, title=title)
+        return _add_post(session, author, thread, rendered, submission_key, title=title)
 
     post, new = _once(session, author, submission_key, write)
     thread = post.thread
@@ -288,7 +373,7 @@ def create_thread(
     session.execute(
         sa.update(Board).where(Board.id == board.id).values(thread_count=Board.thread_count + 1)
     )
-    fanout.post_created(session, post, thread, board, mentioned)
+    fanout.post_created(session, post, thread, board, rendered.mentioned)
     # The counters changed in SQL: the thread's attributes reload when next read (a view that
     # only redirects never reads them, so nothing is queried).
     session.expire(thread)
@@ -302,7 +387,7 @@ def reply(
     body: str,
     quoted_post: Post | None = None,
     submission_key: str | None = None,
-    rendered: tuple[str, str, list[User]] | None = None,
+    rendered: Body | None = None,
 ) -> Post:
     """Add a reply to a thread and return it (the earlier post for a repeated submission).
 
@@ -314,21 +399,19 @@ def reply(
     earlier = _find_resubmission(session, author, submission_key)
     if earlier is not None:
         return earlier
-    source, html, mentioned = rendered or render_body(session, body)
+    rendered = rendered or render_body(session, body)
     if quoted_post is not None and quoted_post.thread_id != thread.id:
         quoted_post = None
     quoted_id = quoted_post.id if quoted_post is not None else None
     post, new = _once(
         session, author, submission_key,
-        lambda: _add_post(session, author, thread, source, html, submission_key, quoted_id),
+        lambda: _add_post(session, author, thread, rendered, submission_key, quoted_id, reply=True),
+        flushes=False,
     )  # fmt: skip
     if not new:
         return post
-    session.connection().execute(
-        _COUNT_REPLY, {"thread_id": thread.id, "now": post.created_at, "replier_id": author.id}
-    )
     quoted_author = quoted_post.author if quoted_post is not None else None
-    fanout.post_created(session, post, thread, thread.board, mentioned, quoted_author)
+    fanout.post_created(session, post, thread, thread.board, rendered.mentioned, quoted_author)
     # The counters changed in SQL: the thread's attributes reload when next read (a view that
     # only redirects never reads them, so nothing is queried).
     session.expire(thread)
@@ -356,7 +439,8 @@ def edit_post(
     for invalid input.
     """
     ensure_can_edit(editor, post)
-    source, html, mentioned = render_body(session, body)
+    rendered = render_body(session, body)
+    source, html = rendered.source, rendered.html
     thread = post.thread
     new_title = clean_title(title) if (title is not None and post.is_first) else None
     if source == post.body_source and new_title in (None, thread.title):
@@ -396,8 +480,8 @@ def edit_post(
             session, editor, Action.EDIT_POST, reason=revision.reason, post=post,
             target_user_id=post.author_id, detail=f"revision {revision.number}",
         )  # fmt: skip
-    index_post(session, post, thread.title if post.is_first else None)
-    fanout.post_edited(session, post, thread.board, editor, mentioned)
+    index_post(session, post, thread.title if post.is_first else None, rendered.text)
+    fanout.post_edited(session, post, thread.board, editor, rendered.mentioned)
     return revision
 
 

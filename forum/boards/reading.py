@@ -223,13 +223,20 @@ def board_threads(
     return Page(list(rows), page, per_page, total)
 
 
+@functools.cache
+def _thread_with_board() -> sa.Select:
+    # Built once: a reply (and every thread action) loads its thread this way, and building
+    # the statement with its join cost more than running it.
+    return (
+        sa.select(Thread)
+        .where(Thread.id == sa.bindparam("thread_id"))
+        .options(joinedload(Thread.board))
+    )
+
+
 def get_thread(session: Session, viewer: User | None, thread_id: int) -> Thread:
     """Return the thread with its board; raise NotFound if missing or hidden."""
-    thread = session.scalar(
-        sa.select(Thread)
-        .where(Thread.id == thread_id)
-        .options(joinedload(Thread.board), joinedload(Thread.solution_post))
-    )
+    thread = session.scalar(_thread_with_board(), {"thread_id": thread_id})
     if thread is None or not can_see_thread(viewer, thread):
         raise NotFound(thread_id)
     return thread

@@ -31,7 +31,11 @@ bp = Blueprint("boards", __name__)
 
 
 def _viewer():  # noqa: ANN202
-    return current_user if current_user.is_authenticated else None
+    # The member itself, not the proxy: each attribute read through current_user looks the
+    # member up again (a reply read it about 150 times).
+    if not current_user.is_authenticated:
+        return None
+    return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
 def _page_arg() -> int:
@@ -340,6 +344,7 @@ def posts_key(thread, page, viewer) -> str:  # noqa: ANN001
 @login_required
 @ratelimits.posting
 def reply(thread_id: int):  # noqa: ANN201
+    member = _viewer()
     thread = _thread_or_404(thread_id)
     _refuse_sanctioned()
     form = ReplyForm()
@@ -347,7 +352,7 @@ def reply(thread_id: int):  # noqa: ANN201
     quote_id = positive_int(request.values.get("quote") or form.quote_id.data)
     if quote_id is not None:
         try:
-            quoted = reading.get_post(db.session, _viewer(), quote_id)
+            quoted = reading.get_post(db.session, member, quote_id)
         except NotFound:
             quoted = None
         if quoted is not None and (quoted.thread_id != thread.id or quoted.is_removed):
@@ -363,7 +368,7 @@ def reply(thread_id: int):  # noqa: ANN201
             start_writing(db.session, keep_loaded=True)
             post = posting.reply(
                 db.session,
-                current_user,
+                member,
                 thread,
                 form.body.data or "",
                 quoted_post=quoted,
@@ -375,7 +380,7 @@ def reply(thread_id: int):  # noqa: ANN201
             add_field_error(form, error.field, error.message)
         except PermissionDenied as denied:
             db.session.rollback()
-            if current_user.is_suspended():
+            if member.is_suspended():
                 abort(403, str(denied))
             # A thread locked meanwhile: back to it, where the page says so.
             flash(str(denied), "error")

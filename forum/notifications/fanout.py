@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from forum.accounts.models import Role, User
 from forum.boards.models import Board, Post, Thread
-from forum.database import UTCDateTime, utcnow
+from forum.database import Prepared, UTCDateTime, utcnow
 from forum.notifications.models import EmailState, Notification, NotificationKind
 from forum.redirects import safe_local_path
 from forum.watching import board_watchers, thread_watchers
@@ -123,21 +123,23 @@ def _notify_watchers(
         dedupe_key=post_key(post.id),
     )
     del columns["recipient_id"]
-    statement = _watchers_statement(
-        session.get_bind().dialect.name, watchers, bool(board.moderators_only)
-    )
-    session.connection().execute(
-        statement, {**columns, "w_thread_id": post.thread_id, "w_board_id": board.id}
-    )
+    connection = session.connection()
+    statement = _watchers_statement(connection.dialect.name, watchers, bool(board.moderators_only))
+    statement.execute(
+        connection, {**columns, "w_thread_id": post.thread_id, "w_board_id": board.id}
+    ).close()
 
 
 _ROW_TYPES = {"created_at": UTCDateTime, "updated_at": UTCDateTime}
 
 
 @functools.cache
-def _watchers_statement(dialect: str, watchers: str, moderators_only: bool) -> Any:
+def _watchers_statement(dialect: str, watchers: str, moderators_only: bool) -> Prepared:
     """Return the fan-out INSERT … SELECT to the thread's (or, for a new thread, the board's)
-    watchers, built once per dialect and kind with the row's values bound at execution."""
+    watchers, built once per dialect and kind with the row's values bound at execution.
+
+    It runs on the driver's cursor: SQLAlchemy's execution cost more than SQLite's running
+    it (nothing listens for writes to notifications: see forum.database.Prepared)."""
     thread_id = sa.bindparam("w_thread_id", type_=sa.Integer)
     board_id = sa.bindparam("w_board_id", type_=sa.Integer)
     found = (
@@ -155,9 +157,10 @@ def _watchers_statement(dialect: str, watchers: str, moderators_only: bool) -> A
         .where(found.c.user_id != values["actor_id"], User.banned_at.is_(None))
     )
     if moderators_only:
-        select = select.where(User.role.in_(STAFF_ROLES))
+        # Not IN (...): its list is expanded at execution, which Prepared does not do.
+        select = select.where(sa.or_(*(User.role == role for role in STAFF_ROLES)))
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Notification).from_select(names, select).on_conflict_do_nothing()
+    return Prepared(insert(Notification).from_select(names, select).on_conflict_do_nothing())
 
 
 def post_created(

@@ -35,19 +35,51 @@ _POSTGRESQL_UPDATE = sa.text(
 )
 
 
+def postgresql_insert_values() -> dict[str, sa.ColumnElement]:
+    """Return the columns of ``posts`` that index a new post on PostgreSQL, as values for
+    its INSERT (over the bound values ``search_title`` and ``search_body``: new_post_params).
+
+    Set by the INSERT itself instead of an UPDATE after it: one statement (and one row
+    version) less per post. SQLite's index is a table of its own: index_post after the
+    insert.
+    """
+    body = sa.bindparam("search_body", type_=sa.Text)
+
+    def weighted(text: sa.BindParameter, weight: str) -> sa.ColumnElement:
+        # As _POSTGRESQL_UPDATE: setweight(to_tsvector('english', text), weight)
+        config = sa.literal_column(f"'{TEXT_SEARCH_CONFIG}'")
+        return sa.func.setweight(sa.func.to_tsvector(config, text), sa.literal_column(weight))
+
+    title = sa.bindparam("search_title", type_=sa.Text)
+    vector = weighted(title, "'A'").op("||")(weighted(body, "'B'"))
+    return {"search_vector": vector, "search_text": body}
+
+
+def new_post_params(title: str | None, text: str) -> dict[str, str]:
+    """Return the bound values of postgresql_insert_values for a post (``title`` for a first
+    post, else None; ``text`` is ``plain_text`` of its body)."""
+    return {"search_title": clean_text(title or ""), "search_body": clean_text(text)}
+
+
 def clean_text(text: str) -> str:
     """Return ``text`` without the snippet mark characters."""
     return text.replace(MARK_START, " ").replace(MARK_END, " ")
 
 
-def index_post(session: Session, post: Post, title: str | None) -> None:
-    """Index (or re-index) a post; ``title`` is the thread title for a first post, else None."""
+def index_post(session: Session, post: Post, title: str | None, text: str | None = None) -> None:
+    """Index (or re-index) a post; ``title`` is the thread title for a first post, else None.
+
+    ``text`` is ``plain_text(post.body_source)`` when the caller has it already (it rendered
+    the body from the same parse).
+    """
     values = {
         "id": post.id,
         "title": clean_text(title or ""),
-        "body": clean_text(plain_text(post.body_source)),
+        "body": clean_text(plain_text(post.body_source) if text is None else text),
     }
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_POSTGRESQL_UPDATE, values)
+    # On the connection: the session's execute adds the ORM's handling, for no entity here.
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_POSTGRESQL_UPDATE, values)
     else:
-        session.execute(_SQLITE_UPSERT, values)
+        connection.execute(_SQLITE_UPSERT, values)

@@ -113,3 +113,19 @@ def test_a_writer_that_waits_too_long_gets_database_is_locked(writers, monkeypat
     finally:
         holding.rollback()
         holding.close()
+
+
+def test_prepared_first_row_is_converted_by_the_columns_types(engine) -> None:
+    table = sa.table("t", sa.column("id", sa.Integer), sa.column("at", UTCDateTime))
+    now = utcnow()
+    insert = Prepared(
+        sa.insert(table)
+        .values(at=sa.bindparam("at", type_=UTCDateTime))
+        .returning(table.c.id, table.c.at)
+    )
+    missing = Prepared(sa.select(table.c.at).where(table.c.id == sa.bindparam("id")))
+    with engine.begin() as connection:
+        row_id, at = insert.first(connection, {"at": now})
+        # SQLite gives the stored text back; the column's type makes it an aware datetime.
+        assert at == now and at.tzinfo is not None
+        assert missing.first(connection, {"id": row_id + 1}) is None

@@ -6,9 +6,11 @@ import time
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forum.markup import MAX_BODY_CHARS, BodyTooLong, render_markdown, sanitize_html
-from tests.hostile import HOSTILE_BODIES, SAFE_SCHEMES, url_scheme
+from tests.hostile import HOSTILE_BODIES, HOSTILE_STRINGS, SAFE_SCHEMES, url_scheme
 
 
 class _Audit(HTMLParser):
@@ -248,3 +250,73 @@ def test_mention_heavy_bodies_stay_fast(body: str) -> None:
     html = render_markdown(body, resolve)
     assert time.process_time() - started < 1.0
     assert audit(html) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hi @ann, see [the **guide**](https://x.example/g) and `@ann in code`.\n\n> @ben said",
+        "# Title\n\n- one @Ann\n- two\n\n```py\nprint('@ann')\n```\n\nwww.example.com @ann.",
+        "line one  \nline two\n\n| a | b |\n|---|---|\n| @ann | ~~x~~ |",
+        "[" * 6_000 + " @ann",  # links off: many brackets
+        "@ann https://a.example " * 120,  # bare URLs off: many of them
+        "- x\n" * 2_100,  # too many blocks: plain text
+        "<b>" * 3_000,  # too costly to sanitize: escaped text
+    ],
+    ids=["inline", "blocks", "breaks and table", "brackets", "bare urls", "lists", "tags"],
+)
+def test_render_gives_render_markdown_and_plain_text_from_one_parse(body: str) -> None:
+    from forum.markup import plain_text, render
+
+    resolve, _ = _resolver({"ann"})
+    rendered = render(body, resolve)
+    # The HTML with mentions linked; the text exactly as the search index had it before
+    # (plain_text parses with no mentions: linking one changes no word).
+    assert rendered.html == render_markdown(body, _resolver({"ann"})[0])
+    assert rendered.text == plain_text(body)
+    with pytest.raises(BodyTooLong):
+        render("x" * (MAX_BODY_CHARS + 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab @*_`[]()<>#-\n:/.!|~\\w", max_size=200))
+def test_rendered_text_is_plain_text_whatever_the_markdown(body: str) -> None:
+    from forum.markup import plain_text, render
+
+    assert render(body, _resolver({"ab", "ann"})[0]).text == plain_text(body)
+
+
+_MARKDOWNISH = st.lists(
+    st.one_of(
+        st.sampled_from(list("ab \n\t*_`~#>-+=|.:!()[]<>&\"'\\/\r\x0c\x00\u00a0\ufdd0\u2028")),
+        st.sampled_from(["1. ", "- ", "> ", "```\n", "    ", "---\n", "  \n", "&amp;", "&#0;"]),
+        st.characters(),
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(_MARKDOWNISH)
+def test_sanitizing_plain_markup_without_bleach_gives_what_bleach_gives(body: str) -> None:
+    from forum.markup import _cleaner, _full_markdown, _plain_markdown
+
+    for md in (_full_markdown, _plain_markdown):
+        html = md.render(body)
+        assert sanitize_html(html) == _cleaner.clean(html)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *HOSTILE_STRINGS,
+        "Thanks! That **worked**.\n\n> the fee is 10%\n\n- step one\n- step two",
+        "## Setup\n\n1. Install\n2. Run `make`\n\n```\nmake bench\n```\n\n---\n\nDone  \nbye",
+        "~~old~~ *new* \"quoted\" & <not a tag> 'single'",
+    ],
+)
+def test_known_bodies_sanitize_as_bleach_does(body: str) -> None:
+    from forum.markup import _cleaner, _full_markdown
+
+    html = _full_markdown.render(body)
+    assert sanitize_html(html) == _cleaner.clean(html)

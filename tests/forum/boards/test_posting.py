@@ -1,19 +1,26 @@
-"""Writing: moderator edits, and replies that race a moderator's act on their thread."""
+"""Writing: moderator edits, replies that race a moderator's act on their thread, and what a
+reply costs."""
 
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
 
 from forum.boards import posting
 from forum.boards.models import Board, Post, PostRevision, Thread
-from forum.database import utcnow
+from forum.database import Prepared, utcnow
 from forum.extensions import db
 from forum.permissions import PermissionDenied
-from tests.conftest import Browser, make_board
+from forum.watching import BoardWatch, ThreadWatch
+from tests.conftest import Browser, count_queries, make_board, make_user
 from tests.forum.moderation.conftest import log_rows, make_thread
 
 
@@ -112,3 +119,71 @@ def test_a_reply_that_commits_late_does_not_take_the_boards_last_activity_back(
     refreshed = db.session.get(Board, board.id)
     assert (refreshed.last_thread_id, refreshed.last_post_at) == (second.id, later)
     assert refreshed.post_count == 4
+
+
+def test_a_reply_is_the_row_as_stored_and_in_the_session(member, other_member, board):
+    thread, posts = make_thread(member, board)
+    post = posting.reply(
+        db.session, other_member, thread, "Thanks, **that** worked", quoted_post=posts[0],
+        submission_key="k" * 32,
+    )  # fmt: skip
+    db.session.flush()
+    stored = db.session.execute(sa.select(Post.__table__).where(Post.id == post.id)).one()
+    # Every column as stored, without a query to read it (it was not loaded by the ORM).
+    with count_queries() as statements:
+        assert {name: getattr(post, name) for name in stored._fields} == stored._asdict()
+    assert statements == []
+    assert db.session.get(Post, post.id) is post
+    assert (post.author, post.thread) == (other_member, thread)
+    assert post.quoted_post_id == posts[0].id and post.number == 2 and post.revision_count == 1
+
+
+def test_new_posts_are_indexed_as_index_post_indexes_them(member, other_member, board):
+    from tests.forum.search.test_backfill import _assert_indexed_as_the_write_path_indexes
+
+    thread, _ = make_thread(member, board, title="Wire transfer fees")
+    posting.reply(db.session, other_member, thread, "See [the fees](https://x.example) @ann")
+    posting.reply(db.session, member, thread, "```\ncode words\n```\n\n> quoted _words_")
+    db.session.flush()
+    _assert_indexed_as_the_write_path_indexes()
+
+
+@contextmanager
+def _every_statement() -> Iterator[list[str]]:
+    """count_queries, and the statements run on the driver's cursor (Prepared) as well."""
+    original = Prepared._run
+
+    def _run(self: Prepared, connection: Any, method: str, args: Any) -> Any:
+        statements.append(self._compiled(connection.dialect)[0])
+        return original(self, connection, method, args)
+
+    with count_queries() as statements, mock.patch.object(Prepared, "_run", _run):
+        yield statements
+
+
+def _statements_of_a_reply(browser: Browser, thread_id: int, body: str) -> list[str]:
+    form = {"body": body, "submission_key": uuid.uuid4().hex}
+    browser.token()  # (read from a page, before counting)
+    with _every_statement() as statements:
+        response = browser.post(f"/t/{thread_id}/reply", form)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return statements
+
+
+def test_a_reply_costs_a_fixed_number_of_statements(app, member, other_member, board):
+    quiet, _ = make_thread(member, board, title="Quiet")
+    busy, _ = make_thread(member, board, [make_user() for _ in range(30)], title="Busy")
+    for _ in range(20):  # watchers of the busy thread, and of its board
+        db.session.add(ThreadWatch(thread_id=busy.id, user_id=make_user().id))
+        db.session.add(BoardWatch(board_id=board.id, user_id=make_user().id))
+    browser = Browser(app.test_client()).sign_in(other_member)
+    small = _statements_of_a_reply(browser, quiet.id, "A plain reply, no mentions.")
+    large = _statements_of_a_reply(browser, busy.id, "A plain reply, no **mentions**.")
+    assert len(small) == len(large), (small, large)
+    # The session, the thread; then under the write lock: the resubmission check, the
+    # thread's number and counters, the post, its revision, the author's and the board's
+    # counters, (SQLite) the search index, the watch, the read mark, the watchers' fan-out.
+    # Nothing for mentions or quotes when the body has none.
+    expected = 12 if db.engine.dialect.name == "sqlite" else 11
+    assert len(large) == expected, large
+    assert not any("username_key IN" in statement for statement in large)
