@@ -42,10 +42,12 @@ class _StatementCounter:
             original = getattr(cls, name)
 
             def wrapper(self, query, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+                # After the call: a statement's execute sends psycopg's BEGIN first.
+                result = original(self, query, *args, **kwargs)
                 if counter.on:
                     text = query.decode() if isinstance(query, bytes) else str(query)
                     counter.sent.append(" ".join(text.split())[:90])
-                return original(self, query, *args, **kwargs)
+                return result
 
             setattr(cls, name, wrapper)
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from forum import fragments, notifications, pages, ratelimits, unread
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
+from forum.connections import reads_only
 from forum.database import reads_first, start_writing, utcnow
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
@@ -80,6 +81,7 @@ def post_url(post) -> str:  # noqa: ANN001
 
 
 @bp.get("/")
+@reads_only
 def index():  # noqa: ANN201
     viewer = _viewer()
     boards = reading.board_list(db.session, viewer)
@@ -103,6 +105,7 @@ def index():  # noqa: ANN201
 
 
 @bp.get("/b/<slug>")
+@reads_only
 def board(slug: str):  # noqa: ANN201
     viewer = _viewer()
     try:
@@ -208,6 +211,7 @@ def new_thread(slug: str):  # noqa: ANN201
 
 
 @bp.get("/t/<int:thread_id>")
+@reads_only
 def thread(thread_id: int):  # noqa: ANN201
     viewer = _viewer()
     try:
