@@ -18,6 +18,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from forum import fragments, notifications, pages, ratelimits, unread
+from forum.accounts import viewer as viewers
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
 from forum.connections import reads_only
@@ -107,9 +108,15 @@ def index():  # noqa: ANN201
 @bp.get("/b/<slug>")
 @reads_only
 def board(slug: str):  # noqa: ANN201
-    viewer = _viewer()
+    claimed = viewers.claim()
     try:
-        board, watching_board, bell = reading.board_for_viewer(db.session, viewer, slug)
+        if claimed is None:
+            viewer = _viewer()
+            board, watching_board, bell = reading.board_for_viewer(db.session, viewer, slug)
+        else:  # the signed-in member comes with the board, in one query
+            viewer, (board, watching_board, bell) = reading.board_for_claim(
+                db.session, claimed, slug, viewers.accept
+            )
     except NotFound:
         abort(404)
     notifications.remember_unread_count(bell)
@@ -213,9 +220,13 @@ def new_thread(slug: str):  # noqa: ANN201
 @bp.get("/t/<int:thread_id>")
 @reads_only
 def thread(thread_id: int):  # noqa: ANN201
-    viewer = _viewer()
+    claimed = viewers.claim()
     try:
-        shown = reading.thread_for_viewer(db.session, viewer, thread_id)
+        if claimed is None:
+            viewer = _viewer()
+            shown = reading.thread_for_viewer(db.session, viewer, thread_id)
+        else:  # the signed-in member comes with the thread, in one query
+            viewer, shown = reading.thread_for_claim(db.session, claimed, thread_id, viewers.accept)
     except NotFound:
         return _tombstone_or_404(thread_id=thread_id)
     thread = shown.thread
