@@ -5,8 +5,9 @@ shares the cores with the workers; a read page's own queries were the smaller pa
 sent. Two round trips per request are saved here:
 
 - The pool's ``pool_pre_ping`` checked every connection at every checkout (a statement per
-  request). A connection can only have died while it sat in the pool, so it is checked only
-  when it sat there longer than ``idle_ping_seconds``: after a quiet spell (a server restart,
+  request). What it guards against, a connection that died while it sat in the pool, is
+  likely only after it sat there a while, so it is checked only when it sat there longer
+  than ``idle_ping_seconds``: after a quiet spell (a server restart,
   a proxy's idle timeout), not between the back-to-back requests of a busy worker. If the
   server drops a connection within that window (a restart between two requests moments
   apart, ``pg_terminate_backend``), the next statement on it fails: that request gets an
@@ -27,8 +28,8 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,7 +52,8 @@ def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
     ends the read transaction; what follows runs in a transaction as usual).
 
     On PostgreSQL its reads run without BEGIN and ROLLBACK. ``start_writing`` with
-    ``keep_loaded`` does not end the transaction there, so such a view must not use it."""
+    ``keep_loaded`` does not end the transaction there, so such a view must not use it (its
+    writes would be refused, as any write before ``start_writing`` is)."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -72,7 +74,7 @@ def configure_postgresql(engine: Engine, idle_ping_seconds: float) -> None:
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.get(_RETURNED_AT)
-        if returned is None or time.monotonic() - returned < idle_ping_seconds:
+        if returned is None or monotonic() - returned < idle_ping_seconds:
             return  # just connected, or back from a request moments ago
         try:
             engine.dialect.do_ping(dbapi_connection)
@@ -84,7 +86,7 @@ def configure_postgresql(engine: Engine, idle_ping_seconds: float) -> None:
     def _returned(dbapi_connection: Any, record: Any) -> None:
         if dbapi_connection is None:  # invalidated: nothing to reset
             return
-        record.info[_RETURNED_AT] = time.monotonic()
+        record.info[_RETURNED_AT] = monotonic()
         if record.info.pop(_AUTOCOMMIT, False) and not dbapi_connection.closed:
             dbapi_connection.autocommit = False
 

@@ -32,7 +32,7 @@ def claim() -> sessions.Claim | None:
 def accept(claimed: sessions.Claim, member: User | None) -> User | None:
     """Return the request's signed-in member (None for a guest), given ``member``: the member
     of the claimed session that a page's own query found (None: no live session)."""
-    g.setdefault(_FOUND, (claimed, member))
+    setattr(g, _FOUND, (claimed, member))
     try:
         user = current_user._get_current_object()  # type: ignore[attr-defined]
     finally:

@@ -160,7 +160,8 @@ def board_for_claim(
     """Return the viewer and what ``board_for_viewer`` returns for them, loading the member
     of the session ``claim`` names with the board, in one query (as ``thread_for_claim``
     does); raise NotFound if the board is missing or hidden."""
-    row = session.execute(_board_statement(True, None), {"slug": slug, **claim.params}).first()
+    statement = _board_statement(True, None)
+    row = session.execute(statement, {"slug": slug, **claim.params}).one_or_none()
     if row is None:
         raise NotFound(slug)
     board, member, watching, bell = row

@@ -94,7 +94,7 @@ def test_a_busy_connection_is_not_pinged_and_a_read_page_sends_no_begin(
 def test_an_idle_connection_is_pinged(own_app, monkeypatch) -> None:
     client = own_app.test_client()
     assert client.get("/").status_code == 200
-    monkeypatch.setattr("forum.connections.time.monotonic", lambda: 10**9)
+    monkeypatch.setattr("forum.connections.monotonic", lambda: 10**9)
     sent = _sent(monkeypatch)
     assert client.get("/").status_code == 200
     assert sent[0] == ";"  # psycopg's ping, then the page's statement
@@ -106,7 +106,7 @@ def test_a_connection_killed_while_idle_is_replaced_before_use(own_app, monkeypa
     assert client.get("/").status_code == 200
     assert _terminate(own_app) >= 1
     # Long enough ago: the checkout pings, finds it dead and connects anew.
-    monkeypatch.setattr("forum.connections.time.monotonic", lambda: 10**9)
+    monkeypatch.setattr("forum.connections.monotonic", lambda: 10**9)
     assert client.get("/").status_code == 200
 
 
