@@ -24,12 +24,73 @@ from bench.run import OUT, _fresh_database
 from bench.seed import BENCH_PASSWORD, Seeded
 
 
+class _StatementCounter:
+    """Counts what the driver sends the server, round trip by round trip: every statement a
+    cursor runs (the pool's ping, statements SQLAlchemy's events never see) and psycopg's own
+    BEGIN, COMMIT and ROLLBACK. On SQLite (no round trips), the statements SQLAlchemy runs."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.on = False
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - SQLite only
+            return
+        counter = self
+
+        def counting(cls, name):  # noqa: ANN001, ANN202
+            original = getattr(cls, name)
+
+            def wrapper(self, query, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+                # After the call: a statement's execute sends psycopg's BEGIN first.
+                result = original(self, query, *args, **kwargs)
+                if counter.on:
+                    text = query.decode() if isinstance(query, bytes) else str(query)
+                    counter.sent.append(" ".join(text.split())[:90])
+                return result
+
+            setattr(cls, name, wrapper)
+
+        counting(psycopg.Cursor, "execute")
+        counting(psycopg.Cursor, "executemany")
+        counting(psycopg.Connection, "_exec_command")
+
+    def report(self, call) -> str:  # noqa: ANN001
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        def on_sqlite(conn, cursor, statement, *rest):  # noqa: ANN001, ANN002, ANN202
+            if conn.dialect.name == "sqlite" and self.on:
+                self.sent.append(" ".join(statement.split())[:90])
+
+        event.listen(Engine, "before_cursor_execute", on_sqlite)
+        requests = 20
+        self.sent, self.on = [], True
+        try:
+            for _ in range(requests):
+                call()
+            last = len(self.sent)
+            call()
+        finally:
+            self.on = False
+            event.remove(Engine, "before_cursor_execute", on_sqlite)
+        one = self.sent[last:]
+        lines = [f"    {(last) / requests:.2f} statements per request; one request's:"]
+        lines += [f"      {sql}" for sql in one]
+        return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=200, help="requests per case")
     parser.add_argument("--only", help="cases whose name contains this")
     parser.add_argument("--profile", help="write a cProfile of the (first) case here")
     parser.add_argument("--print", type=int, default=0, help="print the top N functions")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="also count what each case sends the database per request (and list one's)",
+    )
     args = parser.parse_args()
     kind = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     seeded = Seeded(**json.loads((OUT / f"seeded-{kind}.json").read_text()))
@@ -125,6 +186,7 @@ def main() -> int:
         "spend events, batch of 500": spend_batch,
     }
     profiled = False
+    counter_of_statements = _StatementCounter() if args.statements else None
     for name, call in cases.items():
         if args.only and args.only not in name:
             continue
@@ -151,6 +213,8 @@ def main() -> int:
             f"{name:28} cpu {min(cpus):6.2f} ms (median {sorted(cpus)[2]:6.2f})"
             f"  wall {min(walls):6.2f} ms (median {sorted(walls)[2]:6.2f})"
         )
+        if counter_of_statements is not None:
+            print(counter_of_statements.report(call))
         if profiler:
             profiled = True
             profiler.dump_stats(args.profile)

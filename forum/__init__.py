@@ -57,6 +57,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             from forum.database import configure_sqlite
 
             configure_sqlite(db.engine, writes_expected=_request_may_write)
+        elif db.engine.dialect.name == "postgresql":
+            from forum.connections import configure_postgresql
+
+            configure_postgresql(db.engine, app.config["DATABASE_IDLE_PING_SECONDS"])
 
     from forum import cli, errors, fragments, mailbox, notifications, security, templating
     from forum.accounts import views as accounts_views

@@ -50,15 +50,14 @@ def from_environment(instance_path: Path, environ: dict[str, str] | None = None)
         secret_key = _development_secret_key(instance_path)
 
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'townhall.sqlite3'}"
-    # A pooled connection to a server can die while idle (a restart, a proxy's timeout), so
-    # it is checked before each use; a SQLite file cannot, and the check cost every request
-    # a statement.
-    pre_ping = not database_url.startswith("sqlite")
     return {
         "TOWNHALL_ENV": "production" if production else "development",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": pre_ping},
+        # No pool_pre_ping: it cost every request a round trip. A pooled PostgreSQL
+        # connection (which can die while idle: a restart, a proxy's timeout) is pinged only
+        # when it sat unused this long (forum/connections.py); a SQLite file cannot die.
+        "DATABASE_IDLE_PING_SECONDS": float(env.get("DATABASE_IDLE_PING_SECONDS", 1.0)),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

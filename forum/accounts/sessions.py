@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -33,18 +35,62 @@ def start(session: Session, user: User, user_agent: str, remember: bool) -> str:
     return token
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a session id "<user>.<generation>.<token>" claims, before it is checked."""
+
+    session_id: str
+    user_id: int
+    generation: int
+    token: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values ``live_member`` binds: ``viewer_id`` and ``token_hash``."""
+        return {"viewer_id": self.user_id, "token_hash": _hash(self.token)}
+
+
+def claim_of(session_id: str | None) -> Claim | None:
+    """Return what the session id claims, or None when it is not a session id at all."""
+    if session_id is None:
+        return None
+    parts = session_id.split(".", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+        return None
+    return Claim(session_id, int(parts[0]), int(parts[1]), parts[2])
+
+
+def live_member() -> sa.Join:
+    """The member of a live (not revoked) session named by the bound ``viewer_id`` and
+    ``token_hash``: zero or one row of ``users``. A page's query may outer join it ``ON
+    true`` to load the signed-in member with its own first query (``accept`` then checks
+    what SQL does not)."""
+    users, user_sessions = User.__table__, UserSession.__table__
+    return users.join(
+        user_sessions,
+        sa.and_(
+            user_sessions.c.user_id == users.c.id,
+            user_sessions.c.token_hash == sa.bindparam("token_hash"),
+            user_sessions.c.user_id == sa.bindparam("viewer_id"),
+            user_sessions.c.revoked_at.is_(None),
+        ),
+    )
+
+
 @functools.cache
 def _load_statement() -> sa.Select:
     """The member of a live session. Built once: it runs on every signed-in request."""
-    return (
-        sa.select(User)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            UserSession.token_hash == sa.bindparam("token_hash"),
-            UserSession.user_id == sa.bindparam("user_id"),
-            UserSession.revoked_at.is_(None),
-        )
-    )
+    return sa.select(User).select_from(live_member())
+
+
+def accept(claim: Claim, user: User | None) -> User | None:
+    """Return ``user`` (the member of the claim's live session, as ``live_member`` found
+    them; None when there was none) if the claim holds, else None: None when the generation
+    is stale or the user is banned."""
+    if user is None or user.session_generation != claim.generation or user.is_banned:
+        return None
+    user.session_token = claim.token
+    return user
 
 
 def load(session: Session, session_id: str) -> User | None:
@@ -53,17 +99,10 @@ def load(session: Session, session_id: str) -> User | None:
     None when the session was revoked, the generation is stale or the user is banned.
     One query, whatever the outcome.
     """
-    parts = session_id.split(".", 2)
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+    claim = claim_of(session_id)
+    if claim is None:
         return None
-    user_id, generation, token = int(parts[0]), int(parts[1]), parts[2]
-    user = session.scalar(_load_statement(), {"token_hash": _hash(token), "user_id": user_id})
-    if user is None:
-        return None
-    if user.session_generation != generation or user.is_banned:
-        return None
-    user.session_token = token
-    return user
+    return accept(claim, session.scalar(_load_statement(), claim.params))
 
 
 def current(session: Session, user: User) -> UserSession | None:

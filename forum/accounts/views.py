@@ -15,7 +15,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from forum import ratelimits
-from forum.accounts import service, sessions
+from forum.accounts import service, sessions, viewer
 from forum.accounts.forms import PasswordForm, SignInForm, SignUpForm
 from forum.boards import reading
 from forum.extensions import db, login_manager
@@ -31,9 +31,7 @@ login_manager.login_message = "Please sign in to do that."
 login_manager.login_message_category = "info"
 
 
-@login_manager.user_loader
-def _load_user(session_id: str):  # noqa: ANN202
-    return sessions.load(db.session, session_id)
+login_manager.user_loader(viewer.load)
 
 
 def _sign_in(user, remember: bool) -> None:  # noqa: ANN001

@@ -6,6 +6,7 @@ Each page is a fixed number of queries, whatever the number of threads or posts 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from forum.accounts.models import User, badges_of
 from forum.accounts.service import username_key
+from forum.accounts.sessions import Claim, live_member
 from forum.boards.models import Board, Kudos, Post, PostFacts, PostRevision, Thread
 from forum.permissions import NotFound, can_see_board, can_see_thread
 
@@ -109,14 +111,19 @@ def get_board(session: Session, viewer: User | None, slug: str) -> Board:
 
 
 @functools.cache
-def _board_statement(member: bool, moderator: bool = False) -> sa.Select:
+def _board_statement(member: bool, moderator: bool | None = False) -> sa.Select:
     """The board by slug and, for a member (bound ``viewer_id``), whether they watch it and
-    the bell's count."""
+    the bell's count. ``moderator=None``: the member is the one a session claims (bound
+    ``token_hash``), loaded by this query too (see ``_thread_statement``)."""
     statement = sa.select(Board).where(Board.slug == sa.bindparam("slug"))
     if not member:
         return statement
     from forum.watching import BoardWatch
 
+    if moderator is None:
+        statement = statement.add_columns(User).select_from(
+            Board.__table__.outerjoin(live_member(), sa.true())
+        )
     return statement.add_columns(
         sa.exists().where(
             BoardWatch.board_id == Board.id, BoardWatch.user_id == sa.bindparam("viewer_id")
@@ -142,6 +149,30 @@ def board_for_viewer(
     if board is None or not can_see_board(viewer, board):
         raise NotFound(slug)
     return board, watching, bell
+
+
+def board_for_claim(
+    session: Session,
+    claim: Claim,
+    slug: str,
+    accept: Callable[[Claim, User | None], User | None],
+) -> tuple[User | None, tuple[Board, bool, int | None]]:
+    """Return the viewer and what ``board_for_viewer`` returns for them, loading the member
+    of the session ``claim`` names with the board, in one query (as ``thread_for_claim``
+    does); raise NotFound if the board is missing or hidden."""
+    statement = _board_statement(True, None)
+    row = session.execute(statement, {"slug": slug, **claim.params}).one_or_none()
+    if row is None:
+        raise NotFound(slug)
+    board, member, watching, bell = row
+    viewer = accept(claim, member)
+    if viewer is not None and viewer is not member:
+        return viewer, board_for_viewer(session, viewer, slug)
+    if not can_see_board(viewer, board):
+        raise NotFound(slug)
+    if viewer is None:
+        return None, (board, False, None)
+    return viewer, (board, bool(watching), bell or 0)
 
 
 @functools.cache
@@ -294,41 +325,41 @@ class ThreadForViewer:
 
 
 @functools.cache
-def _thread_statement(member: bool, moderator: bool = False) -> sa.Select:
+def _thread_statement(member: bool, moderator: bool | None = False) -> sa.Select:
     """The thread with its board and whether its solution is removed, as one plain row, and
     for a member (bound ``viewer_id``) their read mark, watch state and the bell's count in
-    the same query. Built once per kind of viewer."""
+    the same query. Built once per kind of viewer.
+
+    ``moderator=None``: the member is the one a session claims (bound ``token_hash``), not
+    loaded yet; they come first in the row, as an entity (None without a live session), and
+    the bell reads their role from their row."""
     threads = Thread.__table__
     boards = Board.__table__
     solution = Post.__table__.alias("solution")
-    statement = (
-        sa.select(
-            threads.c.id,
-            threads.c.title,
-            threads.c.author_id,
-            threads.c.board_id,
-            threads.c.pinned,
-            threads.c.locked,
-            threads.c.removed_at,
-            threads.c.solution_post_id,
-            threads.c.reply_count,
-            threads.c.view_count,
-            threads.c.post_number_seq,
-            boards.c.slug,
-            boards.c.name,
-            boards.c.moderators_only,
-            solution.c.id,
-            solution.c.removed_at,
-        )
-        .select_from(
-            threads.join(boards, boards.c.id == threads.c.board_id).outerjoin(
-                solution, solution.c.id == threads.c.solution_post_id
-            )
-        )
-        .where(threads.c.id == sa.bindparam("thread_id"))
+    columns: list[Any] = [
+        threads.c.id,
+        threads.c.title,
+        threads.c.author_id,
+        threads.c.board_id,
+        threads.c.pinned,
+        threads.c.locked,
+        threads.c.removed_at,
+        threads.c.solution_post_id,
+        threads.c.reply_count,
+        threads.c.view_count,
+        threads.c.post_number_seq,
+        boards.c.slug,
+        boards.c.name,
+        boards.c.moderators_only,
+        solution.c.id,
+        solution.c.removed_at,
+    ]
+    joined = threads.join(boards, boards.c.id == threads.c.board_id).outerjoin(
+        solution, solution.c.id == threads.c.solution_post_id
     )
+    where = threads.c.id == sa.bindparam("thread_id")
     if not member:
-        return statement
+        return sa.select(*columns).select_from(joined).where(where)
     from forum.unread import ThreadRead
     from forum.watching import BoardWatch, ThreadWatch
 
@@ -350,10 +381,18 @@ def _thread_statement(member: bool, moderator: bool = False) -> sa.Select:
     board_watch = sa.exists().where(
         board_watches.c.board_id == threads.c.board_id, board_watches.c.user_id == viewer_id
     )
-    return statement.add_columns(read_mark, thread_choice, board_watch, _bell(moderator))
+    columns += [read_mark, thread_choice, board_watch, _bell(moderator)]
+    if moderator is not None:
+        return sa.select(*columns).select_from(joined).where(where)
+    # Here the member is worth the ORM's machinery: it saves the session loader's own query.
+    return (
+        sa.select(User, *columns)
+        .select_from(joined.outerjoin(live_member(), sa.true()))
+        .where(where)
+    )
 
 
-def _bell(moderator: bool) -> Any:
+def _bell(moderator: bool | None) -> Any:
     """The bell's count (forum.notifications.inbox) as a column of a page's own query: it is
     shown on every member's page, and a query of its own cost a round trip."""
     from forum.notifications.inbox import unread_count_statement
@@ -375,6 +414,45 @@ def thread_for_viewer(session: Session, viewer: User | None, thread_id: int) -> 
     row = session.execute(_thread_statement(viewer is not None, moderator), params).one_or_none()
     if row is None:
         raise NotFound(thread_id)
+    return _thread_shown(viewer, tuple(row), thread_id)
+
+
+def thread_for_claim(
+    session: Session,
+    claim: Claim,
+    thread_id: int,
+    accept: Callable[[Claim, User | None], User | None],
+) -> tuple[User | None, ThreadForViewer]:
+    """Return the viewer and what ``thread_for_viewer`` returns for them, loading the member
+    of the session ``claim`` names with the thread, in one query (a signed-in member's page
+    would otherwise begin with the session loader's own).
+
+    ``accept(claim, member)`` is given that member (None: no live session) and returns the
+    request's viewer (Flask-Login decides, see forum.accounts.viewer). The viewer's columns
+    are used only when the viewer is that member; another viewer (a remember-me cookie's) is
+    read with ``thread_for_viewer``. Raises NotFound if the thread is missing or hidden.
+    """
+    row = session.execute(
+        _thread_statement(True, None), {"thread_id": thread_id, **claim.params}
+    ).one_or_none()
+    if row is None:
+        raise NotFound(thread_id)
+    member, *columns = row
+    viewer = accept(claim, member)
+    if viewer is None:
+        return None, _thread_shown(None, tuple(columns[:_THREAD_COLUMNS]), thread_id)
+    if viewer is not member:
+        return viewer, thread_for_viewer(session, viewer, thread_id)
+    return viewer, _thread_shown(viewer, tuple(columns), thread_id)
+
+
+# The thread's own columns in a row of _thread_statement, before a member's.
+_THREAD_COLUMNS = 16
+
+
+def _thread_shown(viewer: User | None, row: tuple[Any, ...], thread_id: int) -> ThreadForViewer:
+    """Return the thread page's thread from a row of ``_thread_statement``; raise NotFound
+    if the viewer may not see it."""
     (
         id_, title, author_id, board_id, pinned, locked, removed_at, solution_post_id,
         reply_count, view_count, post_number_seq, slug, name, moderators_only, solution_id,

@@ -18,8 +18,10 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from forum import fragments, notifications, pages, ratelimits, unread
+from forum.accounts import viewer as viewers
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
+from forum.connections import reads_only
 from forum.database import reads_first, start_writing, utcnow
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
@@ -84,6 +86,7 @@ def post_url(post) -> str:  # noqa: ANN001
 
 
 @bp.get("/")
+@reads_only
 def index():  # noqa: ANN201
     viewer = _viewer()
     boards = reading.board_list(db.session, viewer)
@@ -107,10 +110,17 @@ def index():  # noqa: ANN201
 
 
 @bp.get("/b/<slug>")
+@reads_only
 def board(slug: str):  # noqa: ANN201
-    viewer = _viewer()
+    claimed = viewers.claim()
     try:
-        board, watching_board, bell = reading.board_for_viewer(db.session, viewer, slug)
+        if claimed is None:
+            viewer = _viewer()
+            board, watching_board, bell = reading.board_for_viewer(db.session, viewer, slug)
+        else:  # the signed-in member comes with the board, in one query
+            viewer, (board, watching_board, bell) = reading.board_for_claim(
+                db.session, claimed, slug, viewers.accept
+            )
     except NotFound:
         abort(404)
     notifications.remember_unread_count(bell)
@@ -212,10 +222,15 @@ def new_thread(slug: str):  # noqa: ANN201
 
 
 @bp.get("/t/<int:thread_id>")
+@reads_only
 def thread(thread_id: int):  # noqa: ANN201
-    viewer = _viewer()
+    claimed = viewers.claim()
     try:
-        shown = reading.thread_for_viewer(db.session, viewer, thread_id)
+        if claimed is None:
+            viewer = _viewer()
+            shown = reading.thread_for_viewer(db.session, viewer, thread_id)
+        else:  # the signed-in member comes with the thread, in one query
+            viewer, shown = reading.thread_for_claim(db.session, claimed, thread_id, viewers.accept)
     except NotFound:
         return _tombstone_or_404(thread_id=thread_id)
     thread = shown.thread

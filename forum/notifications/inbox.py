@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
-from forum.accounts.models import User
+from forum.accounts.models import Role, User
 from forum.boards.models import Board, Post, Thread
 from forum.boards.reading import Page
 from forum.database import utcnow
@@ -45,20 +45,29 @@ def _visible(statement: sa.Select, viewer: User) -> sa.Select:
 
 
 @functools.cache
-def unread_count_statement(moderator: bool) -> sa.Select:
+def unread_count_statement(moderator: bool | None) -> sa.Select:
     """The bell's query, built once per kind of viewer (it runs on every member's page, and
     building it cost more than running it); the member's id is a bound parameter,
-    ``viewer_id``. Pages may run it as a column of their own query (forum.boards.reading)."""
+    ``viewer_id``. Pages may run it as a column of their own query (forum.boards.reading).
+    ``moderator=None``: the member's role is not known yet (a page that loads the signed-in
+    member with the same query), so the count reads it from their row."""
     # Tables, not the mapped classes: a statement naming an entity goes through the ORM's
     # compile and result machinery even when it selects plain columns, and this one is a
     # column of every member's page query (which would then go through it too).
     notifications, posts = Notification.__table__, Post.__table__
     threads, boards = Thread.__table__, Board.__table__
-    board_ok = (
-        sa.true()
-        if moderator
-        else sa.or_(boards.c.id.is_(None), boards.c.moderators_only.is_(False))
-    )
+    board_ok = sa.or_(boards.c.id.is_(None), boards.c.moderators_only.is_(False))
+    if moderator:
+        board_ok = sa.true()
+    elif moderator is None:
+        # An alias: the page's query may hold the member's row as ``users`` itself, and a
+        # subquery naming that table would be correlated to it.
+        viewer = User.__table__.alias("viewer")
+        is_moderator = sa.exists().where(
+            viewer.c.id == sa.bindparam("viewer_id"),
+            viewer.c.role.in_([Role.MODERATOR.value, Role.ADMIN.value]),
+        )
+        board_ok = sa.or_(board_ok, is_moderator)
     unread = (
         sa.select(notifications.c.id)
         .select_from(

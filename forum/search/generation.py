@@ -160,7 +160,11 @@ def _increment(connection: Connection) -> None:
 
 @event.listens_for(Engine, "rollback")
 def _forget(connection: Connection) -> None:
-    connection.info.pop(_MARK, None)
+    # A connection the server dropped is invalidated: reading its info would raise (and,
+    # raised from the request's teardown, leave the session and its connection checked out
+    # for good); its info goes with it anyway.
+    if not connection.invalidated:
+        connection.info.pop(_MARK, None)
 
 
 @event.listens_for(Pool, "reset")

@@ -47,9 +47,9 @@ def test_thread_page_queries_do_not_grow_with_posts(app, board, signed_in_viewer
     full = _queries_for(client, f"/t/{long.id}")
     deep = _queries_for(client, f"/t/{long.id}?page=3")
     assert small == full == deep, (small, full, deep)
-    # Guest: the thread, the posts. Member: also the session and the read mark's write (their
-    # read mark, watch state and bell come with the thread, their kudos with the posts).
-    assert full <= (4 if signed_in_viewer else 2)
+    # Guest: the thread, the posts. Member: also the read mark's write (they come with the
+    # thread, as do their read mark, watch state and bell; their kudos with the posts).
+    assert full == (3 if signed_in_viewer else 2)
 
 
 @pytest.mark.parametrize("signed_in_viewer", [False, True], ids=["guest", "member"])
@@ -71,9 +71,9 @@ def test_board_page_queries_do_not_grow_with_threads(app, signed_in_viewer) -> N
     full = _queries_for(client, "/b/many")
     second = _queries_for(client, "/b/many?page=2")
     assert small == full == second
-    # The board, its threads; a member's page adds the session (the board's watch button and
-    # the bell come with the board, the unread marks with the threads).
-    assert full <= (3 if signed_in_viewer else 2)
+    # The board, its threads, for a member too (the member, their watch button and the bell
+    # come with the board, the unread marks with the threads).
+    assert full == 2
 
 
 def test_notifications_page_queries_do_not_grow_with_notifications(app, board) -> None:

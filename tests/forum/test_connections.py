@@ -1,0 +1,159 @@
+"""PostgreSQL connections: pinged only after idling, read pages in autocommit, writes refused
+there, and a connection the server killed costs at most one request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from forum import create_app
+from forum.boards import posting
+from forum.connections import WriteOutsideTransaction, reads_only
+from forum.extensions import db
+from forum.unread import ThreadRead
+from tests.conftest import (
+    TEST_PASSWORD,
+    _test_config,
+    _worker_id,
+    csrf_token,
+    make_board,
+    make_user,
+    postgresql_base_url,
+)
+
+pytestmark = pytest.mark.databases("postgresql")
+
+
+@pytest.fixture
+def own_app(committed_app: Flask, database_url: str) -> Iterator[Flask]:
+    """An app of its own on the test database (real commits, tables emptied afterwards) whose
+    connections carry a name, so that a test can have the server end them."""
+    name = f"townhall-conn-{_worker_id()}"
+    app = create_app(_test_config(f"{database_url}&application_name={name}"))
+    app.config["CONNECTION_NAME"] = name
+
+    @app.get("/test-writes-without-saying")
+    @reads_only
+    def writes_without_saying():  # noqa: ANN202
+        db.session.execute(sa.text("UPDATE boards SET name = name"))
+        db.session.commit()
+        return "written"
+
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _terminate(app: Flask) -> int:
+    """End the server side of every connection the app holds; return how many."""
+    engine = sa.create_engine(postgresql_base_url())
+    with engine.connect() as connection:
+        ended = connection.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = :name"
+            ),
+            {"name": app.config["CONNECTION_NAME"]},
+        ).scalar()
+    engine.dispose()
+    return ended or 0
+
+
+def _sent(monkeypatch) -> list[str]:  # noqa: ANN001
+    """Record what psycopg sends: statements, and its own BEGIN/COMMIT/ROLLBACK."""
+    import psycopg
+
+    sent: list[str] = []
+    for cls, name in ((psycopg.Cursor, "execute"), (psycopg.Connection, "_exec_command")):
+        original = getattr(cls, name)
+
+        def wrapper(self, query, *args, original=original, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            # After the call: a statement's execute sends psycopg's BEGIN first.
+            result = original(self, query, *args, **kwargs)
+            sent.append(query.decode() if isinstance(query, bytes) else str(query))
+            return result
+
+        monkeypatch.setattr(cls, name, wrapper)
+    return sent
+
+
+def test_a_busy_connection_is_not_pinged_and_a_read_page_sends_no_begin(
+    own_app, monkeypatch
+) -> None:
+    client = own_app.test_client()
+    assert client.get("/").status_code == 200
+    sent = _sent(monkeypatch)
+    assert client.get("/").status_code == 200
+    # The board list is one statement: no ping, BEGIN or ROLLBACK around it.
+    assert len(sent) == 1 and sent[0].lstrip().startswith("SELECT"), sent
+
+
+def test_an_idle_connection_is_pinged(own_app, monkeypatch) -> None:
+    client = own_app.test_client()
+    assert client.get("/").status_code == 200
+    monkeypatch.setattr("forum.connections.monotonic", lambda: 10**9)
+    sent = _sent(monkeypatch)
+    assert client.get("/").status_code == 200
+    assert sent[0] == ";"  # psycopg's ping, then the page's statement
+    assert len(sent) == 2
+
+
+def test_a_connection_killed_while_idle_is_replaced_before_use(own_app, monkeypatch) -> None:
+    client = own_app.test_client()
+    assert client.get("/").status_code == 200
+    assert _terminate(own_app) >= 1
+    # Long enough ago: the checkout pings, finds it dead and connects anew.
+    monkeypatch.setattr("forum.connections.monotonic", lambda: 10**9)
+    assert client.get("/").status_code == 200
+
+
+def test_a_connection_killed_between_busy_requests_costs_one_request(own_app) -> None:
+    client = own_app.test_client()
+    assert client.get("/").status_code == 200
+    assert _terminate(own_app) >= 1
+    # Moments later nothing is checked: that request fails with the error page...
+    assert client.get("/").status_code == 500
+    # ...and SQLAlchemy has discarded the dead connection: the next request connects anew.
+    assert client.get("/").status_code == 200
+    assert client.get("/").status_code == 200
+
+
+def test_a_read_page_cannot_write_before_saying_so(own_app, caplog) -> None:
+    assert own_app.test_client().get("/test-writes-without-saying").status_code == 500
+    assert any(
+        record.exc_info and isinstance(record.exc_info[1], WriteOutsideTransaction)
+        for record in caplog.records
+    )
+
+
+def test_a_member_s_read_mark_is_written_in_a_transaction_after_autocommit_reads(
+    own_app, monkeypatch
+) -> None:
+    with own_app.app_context():
+        reader = make_user("reader")
+        board = make_board("general")
+        thread = posting.create_thread(db.session, make_user(), board, "Hello", "first post")
+        db.session.commit()
+        thread_id, reader_id = thread.id, reader.id
+    client = own_app.test_client()
+    response = client.post(
+        "/sign-in",
+        data={"csrf_token": csrf_token(client), "login": "reader", "password": TEST_PASSWORD},
+    )
+    assert response.status_code == 302
+    sent = _sent(monkeypatch)
+    assert client.get(f"/t/{thread_id}").status_code == 200
+    # The reads without BEGIN; the read mark's write between BEGIN and COMMIT.
+    begin = sent.index("BEGIN")
+    assert all(not s.startswith(("BEGIN", "COMMIT", "ROLLBACK")) for s in sent[:begin])
+    assert sent[-1] == "COMMIT" and "thread_reads" in " ".join(sent[begin:])
+    with own_app.app_context():
+        mark = db.session.scalar(
+            sa.select(ThreadRead.last_read_number).where(
+                ThreadRead.user_id == reader_id, ThreadRead.thread_id == thread_id
+            )
+        )
+    assert mark == 1
