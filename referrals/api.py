@@ -170,19 +170,17 @@ _EVENTS_RESPONSE = {
 
 
 def _load_events(body: dict | list) -> tuple[list[spend.EventIn], bool]:
-    if isinstance(body, dict):
-        schema, items, single = SpendEventSchema(), body, True
-    elif 1 <= len(body) <= spend.MAX_BATCH:
-        schema, items, single = SpendEventSchema(many=True), body, False
-    else:
+    single = isinstance(body, dict)
+    if not single and not 1 <= len(body) <= spend.MAX_BATCH:
         abort(422, errors={"json": {"_schema": [f"Send 1 to {spend.MAX_BATCH} events."]}})
-    # Plainly valid events skip the schema machinery; any doubt loads the whole body with the
-    # schema, whose errors name the fields (and the positions, for a batch).
-    fast = [fast_event(item) for item in ([items] if single else items)]
+    # Plainly valid events skip the schema machinery (even making a schema object costs more
+    # than checking one event); any doubt loads the whole body with the schema, whose errors
+    # name the fields (and the positions, for a batch).
+    fast = [fast_event(item) for item in ([body] if single else body)]
     if all(event is not None for event in fast):
         return fast, single
     try:
-        loaded = schema.load(items)
+        loaded = SpendEventSchema(many=not single).load(body)
     except ma.ValidationError as error:
         abort(422, errors={"json": error.messages})
     return ([loaded] if single else loaded), single
