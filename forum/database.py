@@ -122,6 +122,7 @@ class Prepared:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._by_dialect: dict[str, tuple[str, dict, list, list[str] | None]] = {}
+        self._results: dict[str, list] = {}
 
     def _compiled(self, dialect: Any) -> tuple[str, dict, list, list[str] | None]:
         found = self._by_dialect.get(dialect.name)
@@ -149,6 +150,38 @@ class Prepared:
         """Run the statement on the SQLAlchemy ``connection``'s DB-API connection, in its
         transaction, and return the DB-API cursor (``fetchone``/``fetchall``)."""
         return self._run(connection, "execute", self._args(connection.dialect, params))
+
+    def fetch(self, connection: Any, params: dict[str, Any]) -> list[tuple]:
+        """Run the statement and return its rows with the result processing ``execute``
+        would apply (``UTCDateTime``, JSON, booleans on SQLite): for statements whose rows
+        hold more than plain numbers and strings."""
+        cursor = self.execute(connection, params)
+        try:
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        processors = self._result_processors(connection.dialect)
+        if not any(processors):
+            return rows
+        pairs = list(enumerate(processors))
+        converted = []
+        for row in rows:
+            values = list(row)
+            for index, process in pairs:
+                if process is not None and values[index] is not None:
+                    values[index] = process(values[index])
+            converted.append(tuple(values))
+        return converted
+
+    def _result_processors(self, dialect: Any) -> list:
+        found = self._results.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            found = self._results[dialect.name] = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in compiled._result_columns
+            ]
+        return found
 
     def execute_many(self, connection: Any, rows: list[dict[str, Any]]) -> None:
         """Run the statement once per row with the driver's ``executemany``."""
