@@ -83,7 +83,6 @@ class Batch:
     def finish(self, session: Session) -> None:
         """Insert the batch's rewards (one statement), write the referrers' totals (one
         statement, in key order) and tell referrers of the rewards approved at once."""
-        connection = session.connection()
         if self.made:
             _insert_rewards(session, self.made)
             self.made = []
@@ -94,7 +93,7 @@ class Batch:
         ]
         self.referrer_deltas.clear()
         if changes:
-            connection.execute(_ADD_TO_REFERRER_TOTAL, changes)
+            session.connection().execute(_ADD_TO_REFERRER_TOTAL, changes)
 
 
 def _insert_rewards(session: Session, made: list[NewReward]) -> None:

@@ -190,13 +190,13 @@ def _total_rows(referrals: Iterable[ReferralRow]) -> list[dict[str, Any]]:
     ]
 
 
-def _write_totals(session: Session, referrals: Iterable[ReferralRow]) -> None:
+def _write_totals(connection: sa.Connection, referrals: Iterable[ReferralRow]) -> None:
     """Store the running totals of these (locked) referrals: one statement."""
     rows = _total_rows(referrals)
     if not rows:
         return
-    sql = _statements(session)
-    cursor = sql.write(sql.write_totals, session.connection(), rows, TOTAL_COLUMNS)
+    sql = spend_statements.for_dialect(connection.dialect.name)
+    cursor = sql.write(sql.write_totals, connection, rows, TOTAL_COLUMNS)
     if cursor is not None:
         cursor.close()
 
@@ -228,10 +228,6 @@ def record_event(session: Session, event: EventIn, now: datetime, source: str = 
         raise rejected.errors[0] from None
 
 
-def _statements(session: Session) -> spend_statements.Statements:
-    return spend_statements.for_dialect(session.get_bind().dialect.name)
-
-
 @dataclass
 class _Opening:
     """What the batch's first statement found (see ``spend_statements._opening``)."""
@@ -243,10 +239,10 @@ class _Opening:
     by_payee: dict[int, ReferralRow]  # … and freelancers, by referee
 
 
-def _open(session: Session, events: list[EventIn]) -> _Opening:
+def _open(connection: sa.Connection, events: list[EventIn]) -> _Opening:
     """Lock the referrals the events may count for (in id order) and look up the stored
     events and the members they name: one statement for the whole batch."""
-    sql = _statements(session)
+    sql = spend_statements.for_dialect(connection.dialect.name)
     ids = sql.ids
 
     def named(parties: list[Party]) -> tuple[Any, Any]:
@@ -260,7 +256,7 @@ def _open(session: Session, events: list[EventIn]) -> _Opening:
     payees, payee_externals = named([e.payee for e in events])
     user_ids, externals = named([p for e in events for p in (e.payer, e.payee)])
     rows = sql.opening.fetch(
-        session.connection(),
+        connection,
         {
             "ids": ids(sorted({e.event_id for e in events})),
             "user_ids": user_ids,
@@ -339,8 +335,11 @@ def record_batch(
     # Prepared statements run on the connection, without the ORM's autoflush: flush what
     # the session holds first (nothing, for the API), as a query through it would.
     session.flush()
+    connection = session.connection()
     opening = (
-        _open(session, [events[p] for p in digests]) if digests else _Opening({}, set(), {}, {}, {})
+        _open(connection, [events[p] for p in digests])
+        if digests
+        else _Opening({}, set(), {}, {}, {})
     )
     stored, known, by_external = opening.stored, opening.known, opening.by_external
 
@@ -431,7 +430,7 @@ def record_batch(
         for referral in referrals:
             _count(totals[referral.id], event)
     keys = rewards.live_keys(counted.values())
-    row_ids, live = _write(session, new, counts_for, deltas, totals.values(), keys, now, source)
+    row_ids, live = _write(connection, new, counts_for, deltas, totals.values(), keys, now, source)
     batch = rewards.Batch(live)
     outcomes: dict[int, Outcome] = {}
     for (position, event, _digest, _payer, _payee), referrals in zip(new, counts_for, strict=True):
@@ -448,7 +447,7 @@ def record_batch(
         != (totals[r.id].rewarded_cents, totals[r.id].share_accrued_cents)
     ]
     if settled:
-        _write_totals(session, settled)
+        _write_totals(connection, settled)
     _refresh_loaded(session, counted.values())
     batch.finish(session)
     result = []
@@ -465,7 +464,7 @@ def record_batch(
 
 
 def _write(
-    session: Session,
+    connection: sa.Connection,
     new: list,
     counts_for: list[list[ReferralRow]],
     deltas: dict[tuple[str, str], list[int]],
@@ -483,7 +482,7 @@ def _write(
     """
     if not new:
         return {}, {}
-    sql = _statements(session)
+    sql = spend_statements.for_dialect(connection.dialect.name)
     values = [
         {
             "event_id": event.event_id,
@@ -506,7 +505,6 @@ def _write(
         {"payer_key": a, "payee_key": b, "paid_cents": paid, "refunded_cents": refunded}
         for (a, b), (paid, refunded) in sorted(deltas.items())
     ]
-    connection = session.connection()
     live: dict[str, rewards.LiveReward] = {}
     if sql.arrays:
         params = {"keys": keys}
@@ -527,7 +525,7 @@ def _write(
     else:
         if balances:
             sql.write(sql.upsert_balances, connection, balances, BALANCE_COLUMNS)
-        _write_totals(session, totals)
+        _write_totals(connection, totals)
         if len(values) == 1:
             cursor = spend_statements.INSERT_ONE_EVENT.execute(connection, values[0])
         else:

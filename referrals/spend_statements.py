@@ -132,7 +132,9 @@ class Statements:
 
     def ids(self, values: Sequence[Any]) -> Any:
         """Return a list of values as one parameter: an array, or JSON text for SQLite."""
-        return list(values) if self.arrays else json.dumps(list(values))
+        if self.arrays:
+            return list(values)
+        return json.dumps(list(values)) if values else "[]"
 
     def write(
         self, statement: Prepared, connection: Any, rows: Sequence[dict[str, Any]], columns: Any
