@@ -68,7 +68,7 @@ class ReferralRow:
 @dataclass(slots=True)
 class NewReward:
     """A reward made in a batch, inserted with the batch's others when it ends (see
-    ``rewards.Batch.finish``); a later event of the batch may still reverse it."""
+    ``spend_storage.insert_rewards``); a later event of the batch may still reverse it."""
 
     referral_id: int
     tier_id: int

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from forum.accounts.models import User
-from referrals import messages, spend_statements, tiers
+from referrals import messages, tiers
 from referrals.models import (
     MONEY_KINDS,
     Program,
@@ -81,11 +81,8 @@ class Batch:
     made: list[NewReward] = field(default_factory=list)
 
     def finish(self, session: Session) -> None:
-        """Insert the batch's rewards (one statement), write the referrers' totals (one
-        statement, in key order) and tell referrers of the rewards approved at once."""
-        if self.made:
-            _insert_rewards(session, self.made)
-            self.made = []
+        """Write the referrers' totals (one statement, in key order). The rewards made are
+        the caller's to insert (``spend_storage.insert_rewards``), before this."""
         changes = [
             {"p": program_id, "r": referrer_id, "delta": delta}
             for (program_id, referrer_id), delta in sorted(self.referrer_deltas.items())
@@ -94,37 +91,6 @@ class Batch:
         self.referrer_deltas.clear()
         if changes:
             session.connection().execute(_ADD_TO_REFERRER_TOTAL, changes)
-
-
-def _insert_rewards(session: Session, made: list[NewReward]) -> None:
-    """Insert the rewards and notify the referrers of those approved at once (their
-    notification names the reward's id, known only now)."""
-    connection = session.connection()
-    sql = spend_statements.for_dialect(connection.dialect.name)
-    rows = [reward.as_row() for reward in made]
-    approved = any(reward.status == RewardStatus.APPROVED for reward in made)
-    if sql.arrays:
-        cursor = sql.write(sql.insert_rewards, connection, rows, spend_statements.REWARD_COLUMNS)
-        inserted = cursor.fetchall()
-        cursor.close()
-    else:
-        # SQLite has one writer: the rows above the largest id before are these.
-        after = 0
-        if approved:
-            cursor = sql.last_reward_id.execute(connection, {})
-            (after,) = cursor.fetchone()
-            cursor.close()
-        sql.write(sql.insert_rewards, connection, rows, spend_statements.REWARD_COLUMNS)
-        inserted = []
-        if approved:
-            cursor = sql.approved_after.execute(connection, {"after": after})
-            inserted = cursor.fetchall()
-            cursor.close()
-    if not approved:
-        return
-    for reward_id, referrer_id, referral_id, kind, amount, status in sorted(inserted):
-        if status == RewardStatus.APPROVED:
-            messages.reward_approved(session, referrer_id, referral_id, reward_id, kind, amount)
 
 
 _totals = ReferrerTotal.__table__
@@ -201,7 +167,7 @@ def _add_reward(
         "status": (RewardStatus.APPROVED if immediate else RewardStatus.PENDING).value,
         "approved_at": now if immediate else None,
     }
-    if batch is not None:  # inserted with the batch's others (Batch.finish)
+    if batch is not None:  # inserted with the batch's others when it ends
         reward = NewReward(**values)
         batch.made.append(reward)
     else:
@@ -349,8 +315,8 @@ def settle(
 
     ``batch`` (for the events of a batch, whose referral is then a ``ReferralRow``) stands
     in for the lookup of the live rewards and collects the rewards made and the changes to
-    referrers' totals; the caller then calls ``batch.finish`` once at the end, which inserts
-    the rewards and tells referrers of those approved at once.
+    referrers' totals; at the end the caller inserts ``batch.made`` (and tells referrers of
+    those approved at once) and calls ``batch.finish``.
     """
     program = referral.program
     blocked = set(referral.blocked_tier_ids or ())
@@ -423,7 +389,7 @@ def settle(
     if share_tier is not None:
         settle_share(share_tier)
     if batch is not None:
-        return made  # inserted, and approved ones told of, by batch.finish
+        return made  # inserted, and approved ones told of, when the batch ends
     approved = [r for r in made if r.status == RewardStatus.APPROVED]  # no hold: approved at once
     session.flush()  # the rewards get their ids
     for reward in approved:

@@ -6,20 +6,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.accounts.models import User
-from referrals import rewards, spend_statements, tiers
-from referrals.models import EventKind, RefereeKind, Referral, SpendBalance
-from referrals.referral_rows import ReferralRow, referrals_from_rows
-from referrals.spend_statements import BALANCE_COLUMNS, EVENT_COLUMNS, TOTAL_COLUMNS
+from referrals import rewards, spend_storage, tiers
+from referrals.models import EventKind, SpendBalance
+from referrals.referral_rows import ReferralRow
 
 MAX_BATCH = 1000
 MAX_AMOUNT_CENTS = 10**13  # $100 billion: far beyond any payment, far below 64-bit limits
@@ -171,49 +167,6 @@ def _count(referral: ReferralRow, event: EventIn) -> None:
     referral.event_count += 1
 
 
-_TOTALS = ("net_cents", "share_base_cents", "share_accrued_cents", "rewarded_cents")
-_TOTALS += ("event_count", "last_event_at")
-
-
-def _total_rows(referrals: Iterable[ReferralRow]) -> list[dict[str, Any]]:
-    return [
-        {
-            "rid": r.id,
-            "net": r.net_cents,
-            "base": r.share_base_cents,
-            "accrued": r.share_accrued_cents,
-            "rewarded": r.rewarded_cents,
-            "count": r.event_count,
-            "last": r.last_event_at,
-        }
-        for r in sorted(referrals, key=lambda r: r.id)
-    ]
-
-
-def _write_totals(connection: sa.Connection, referrals: Iterable[ReferralRow]) -> None:
-    """Store the running totals of these (locked) referrals: one statement."""
-    rows = _total_rows(referrals)
-    if not rows:
-        return
-    sql = spend_statements.for_dialect(connection.dialect.name)
-    cursor = sql.write(sql.write_totals, connection, rows, TOTAL_COLUMNS)
-    if cursor is not None:
-        cursor.close()
-
-
-def _refresh_loaded(session: Session, referrals: Iterable[ReferralRow]) -> None:
-    """Give a referral the session holds as an entity its new totals, as the ORM's own
-    update (or a reload) would have left it."""
-    if not session.identity_map:
-        return
-    mapper = sa.inspect(Referral)
-    for r in referrals:
-        loaded = session.identity_map.get(mapper.identity_key_from_primary_key([r.id]))
-        if loaded is not None:
-            for name in _TOTALS:
-                set_committed_value(loaded, name, getattr(r, name))
-
-
 def record_event(session: Session, event: EventIn, now: datetime, source: str = "api") -> Outcome:
     """Store the event once and count it into the referrals it concerns; return the outcome.
 
@@ -226,69 +179,6 @@ def record_event(session: Session, event: EventIn, now: datetime, source: str = 
         return record_batch(session, [event], now, source)[0]
     except BatchRejected as rejected:
         raise rejected.errors[0] from None
-
-
-@dataclass
-class _Opening:
-    """What the batch's first statement found (see ``spend_statements._opening``)."""
-
-    stored: dict[str, tuple]  # event id -> (kind, body hash, attributed, received at)
-    known: set[int]  # ids the events name that are members
-    by_external: dict[str, int]  # marketplace id -> member id
-    by_payer: dict[int, ReferralRow]  # locked referrals of programs that refer clients
-    by_payee: dict[int, ReferralRow]  # … and freelancers, by referee
-
-
-def _open(connection: sa.Connection, events: list[EventIn]) -> _Opening:
-    """Lock the referrals the events may count for (in id order) and look up the stored
-    events and the members they name: one statement for the whole batch."""
-    sql = spend_statements.for_dialect(connection.dialect.name)
-    ids = sql.ids
-
-    def named(parties: list[Party]) -> tuple[Any, Any]:
-        by_id = sorted({p.user_id for p in parties if p.user_id is not None})
-        by_external = sorted(
-            {p.external_id for p in parties if p.user_id is None and p.external_id}
-        )
-        return ids(by_id), ids(by_external)
-
-    payers, payer_externals = named([e.payer for e in events])
-    payees, payee_externals = named([e.payee for e in events])
-    user_ids, externals = named([p for e in events for p in (e.payer, e.payee)])
-    rows = sql.opening.fetch(
-        connection,
-        {
-            "ids": ids(sorted({e.event_id for e in events})),
-            "user_ids": user_ids,
-            "externals": externals,
-            "payers": payers,
-            "payer_externals": payer_externals,
-            "payees": payees,
-            "payee_externals": payee_externals,
-        },
-    )
-    opening = _Opening({}, set(), {}, {}, {})
-    concerned = []
-    width = spend_statements.CONCERNED
-    for row in rows:
-        part = row[0]
-        if part == "r":
-            concerned.append(row[1 : width + 1])
-            continue
-        event_id, digest, kind, attributed, received_at, user_id, external_id = row[width + 1 :]
-        if part == "e":
-            opening.stored[event_id] = (kind, digest, bool(attributed), received_at)
-        elif part == "u":
-            opening.known.add(user_id)
-        else:
-            opening.by_external[external_id] = user_id
-    concerned.sort(key=lambda r: (r[0], r[-1]))  # referral, then tier position
-    for referral in referrals_from_rows([r[:-1] for r in concerned], spend_statements.TIER_START):
-        if referral.program.referee_kind == RefereeKind.CLIENT.value:
-            opening.by_payer[referral.referee_id] = referral
-        elif referral.program.referee_kind == RefereeKind.FREELANCER.value:
-            opening.by_payee[referral.referee_id] = referral
-    return opening
 
 
 def _balances(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -337,9 +227,9 @@ def record_batch(
     session.flush()
     connection = session.connection()
     opening = (
-        _open(connection, [events[p] for p in digests])
+        spend_storage.open_batch(connection, [events[p] for p in digests])
         if digests
-        else _Opening({}, set(), {}, {}, {})
+        else spend_storage.Opening({}, set(), {}, {}, {})
     )
     stored, known, by_external = opening.stored, opening.known, opening.by_external
 
@@ -430,7 +320,11 @@ def record_batch(
         for referral in referrals:
             _count(totals[referral.id], event)
     keys = rewards.live_keys(counted.values())
-    row_ids, live = _write(connection, new, counts_for, deltas, totals.values(), keys, now, source)
+    row_ids, live = spend_storage.write_batch(
+        connection, new, counts_for, deltas, totals.values(), keys, now, source
+    )
+    if len(row_ids) < len(new):
+        raise EventRace(next(e.event_id for _p, e, *_r in new if e.event_id not in row_ids))
     batch = rewards.Batch(live)
     outcomes: dict[int, Outcome] = {}
     for (position, event, _digest, _payer, _payee), referrals in zip(new, counts_for, strict=True):
@@ -447,8 +341,9 @@ def record_batch(
         != (totals[r.id].rewarded_cents, totals[r.id].share_accrued_cents)
     ]
     if settled:
-        _write_totals(connection, settled)
-    _refresh_loaded(session, counted.values())
+        spend_storage.write_totals(connection, settled)
+    spend_storage.refresh_loaded(session, counted.values())
+    spend_storage.insert_rewards(session, batch.made)
     batch.finish(session)
     result = []
     for position in range(len(events)):
@@ -461,90 +356,6 @@ def record_batch(
                 replayed = Outcome(first.event_id, first.kind, first.attributed, now, True)
             result.append(replayed)
     return result
-
-
-def _write(
-    connection: sa.Connection,
-    new: list,
-    counts_for: list[list[ReferralRow]],
-    deltas: dict[tuple[str, str], list[int]],
-    totals: Iterable[ReferralRow],
-    keys: list[str],
-    now: datetime,
-    source: str,
-) -> tuple[dict[str, int], dict[str, rewards.LiveReward]]:
-    """Add the batch's payments and refunds to the balances, insert its new events and store
-    the referrals' running totals; return the events' row ids by event id, and the live
-    rewards with these live keys. One statement on PostgreSQL (a round trip each cost more
-    than the work), a few prepared ones on SQLite.
-
-    Raises EventRace when a parallel transaction stored one of the ids first.
-    """
-    if not new:
-        return {}, {}
-    sql = spend_statements.for_dialect(connection.dialect.name)
-    values = [
-        {
-            "event_id": event.event_id,
-            "body_hash": digest,
-            "kind": EventKind(event.kind).value,
-            "occurred_at": event.occurred_at,
-            "amount_cents": event.amount_cents,
-            "currency": event.currency,
-            "payer_ref": event.payer.ref,
-            "payee_ref": event.payee.ref,
-            "payer_id": payer,
-            "payee_id": payee,
-            "attributed": bool(referrals),
-            "source": source,
-            "received_at": now,
-        }
-        for (_position, event, digest, payer, payee), referrals in zip(new, counts_for, strict=True)
-    ]
-    balances = [
-        {"payer_key": a, "payee_key": b, "paid_cents": paid, "refunded_cents": refunded}
-        for (a, b), (paid, refunded) in sorted(deltas.items())
-    ]
-    live: dict[str, rewards.LiveReward] = {}
-    if sql.arrays:
-        params = {"keys": keys}
-        for rows, columns in (
-            (values, EVENT_COLUMNS),
-            (balances, BALANCE_COLUMNS),
-            (_total_rows(totals), TOTAL_COLUMNS),
-        ):
-            params.update({name: [row[name] for row in rows] for name in columns})
-        cursor = sql.writes.execute(connection, params)
-        rows = []
-        for part, row_id, key, *rest in cursor.fetchall():
-            if part == "e":
-                rows.append((row_id, key))
-            else:
-                live[key] = rewards.LiveReward(row_id, key, *rest)
-        cursor.close()
-    else:
-        if balances:
-            sql.write(sql.upsert_balances, connection, balances, BALANCE_COLUMNS)
-        _write_totals(connection, totals)
-        if len(values) == 1:
-            cursor = spend_statements.INSERT_ONE_EVENT.execute(connection, values[0])
-        else:
-            cursor = spend_statements.LAST_EVENT_ID.execute(connection, {})
-            (after,) = cursor.fetchone()
-            cursor.close()
-            spend_statements.INSERT_EVENT.execute_many(connection, values)
-            cursor = spend_statements.EVENTS_AFTER.execute(connection, {"after": after})
-        rows = cursor.fetchall()
-        cursor.close()
-        if keys:
-            cursor = sql.live_rewards.execute(connection, {"keys": sql.ids(keys)})
-            live = {row[1]: rewards.LiveReward(*row) for row in cursor.fetchall()}
-            cursor.close()
-    ids = {event_id: row_id for row_id, event_id in rows}
-    if len(ids) < len(new):
-        missing = next(e.event_id for _p, e, _d, _a, _b in new if e.event_id not in ids)
-        raise EventRace(missing)
-    return ids, live
 
 
 def adopt_external_party(session: Session, external_id: str, user_id: int) -> None:
