@@ -28,6 +28,7 @@ from forum import create_app
 from forum.accounts.models import Role, User
 from forum.accounts.service import SignUp, register
 from forum.boards.models import Board
+from forum.database import Prepared
 from forum.extensions import db, limiter
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -365,8 +366,9 @@ def signed_in(app: Flask, member: User) -> Browser:
 
 
 @contextmanager
-def count_queries() -> Iterator[list[str]]:
-    """Collect the SQL statements run on the app's engine inside the block."""
+def count_queries(prepared: bool = False) -> Iterator[list[str]]:
+    """Collect the SQL statements run on the app's engine inside the block; with
+    ``prepared``, those run with ``forum.database.Prepared`` too (no engine event sees them)."""
     statements: list[str] = []
 
     def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -374,10 +376,19 @@ def count_queries() -> Iterator[list[str]]:
             statements.append(statement)
 
     engine = db.engine
+    run = Prepared._run
+
+    def _run_recorded(self: Prepared, connection: Any, method: str, args: Any) -> Any:
+        statements.append(self._compiled(connection.dialect)[0])
+        return run(self, connection, method, args)
+
     event.listen(engine, "before_cursor_execute", _record)
+    if prepared:
+        Prepared._run = _run_recorded
     try:
         yield statements
     finally:
+        Prepared._run = run
         event.remove(engine, "before_cursor_execute", _record)
 
 

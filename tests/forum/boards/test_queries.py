@@ -13,7 +13,7 @@ from tests.conftest import Browser, count_queries, make_board, make_user
 
 
 def _queries_for(client, path: str) -> int:  # noqa: ANN001
-    with count_queries() as statements:
+    with count_queries(prepared=True) as statements:
         response = client.get(path)
     assert response.status_code == 200, path
     return len(statements)
