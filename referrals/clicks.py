@@ -200,9 +200,7 @@ def follow(
         link = links.followable_on(connection, code, now)
         if link is None:
             return None
-        click = _record_on(
-            connection, link.id, address_hash, user_agent, visitor_id, now, flood_limit
-        )
+        click = record(connection, link.id, address_hash, user_agent, visitor_id, now, flood_limit)
         return link, click
     if not links.CODE_PATTERN.match(code):
         return None
@@ -229,23 +227,6 @@ def follow(
 
 
 def record(
-    session: Session,
-    link_id: int,
-    address_hash: str,
-    user_agent: str | None,
-    visitor_id: int | None,
-    now: datetime,
-    flood_limit: int,
-) -> RecordedClick:
-    """Record a click on the link in one statement; return its id and whether it is a bot's:
-    a known crawler's agent, or an address that already clicked ``flood_limit`` times within
-    the last minute (checked by a subquery of the insert)."""
-    return _record_on(
-        session.connection(), link_id, address_hash, user_agent, visitor_id, now, flood_limit
-    )
-
-
-def _record_on(
     connection: Connection,
     link_id: int,
     address_hash: str,
@@ -254,6 +235,10 @@ def _record_on(
     now: datetime,
     flood_limit: int,
 ) -> RecordedClick:
+    """Record a click on the link in one statement, on the session's ``connection``; return
+    its id and whether it is a bot's: a known crawler's agent, or an address that already
+    clicked ``flood_limit`` times within the last minute (checked by a subquery of the
+    insert)."""
     agent_class, crawler = classify_agent(user_agent)
     values = {
         "link_id": link_id,
@@ -300,7 +285,9 @@ def record_click(
     flood_limit: int,
 ) -> Click:
     """Record a click on the link (see ``record``) and return it as an entity."""
-    recorded = record(session, link.id, address_hash, user_agent, visitor_id, now, flood_limit)
+    recorded = record(
+        session.connection(), link.id, address_hash, user_agent, visitor_id, now, flood_limit
+    )
     return session.get(Click, recorded.id)
 
 
