@@ -197,7 +197,7 @@ def follow(
     """
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        link = links.followable_on(connection, code, now)
+        link = links.followable(connection, code, now)
         if link is None:
             return None
         click = record(connection, link.id, address_hash, user_agent, visitor_id, now, flood_limit)

@@ -135,14 +135,10 @@ FOLLOWABLE = (
 _FOLLOWABLE = Prepared(FOLLOWABLE)
 
 
-def followable(session: Session, code: str, now: datetime) -> FollowedLink | None:
+def followable(connection: Connection, code: str, now: datetime) -> FollowedLink | None:
     """Return the enabled link with this code (any case) in a running program, else None,
-    in one indexed query and without ORM objects (nor SQLAlchemy's result machinery)."""
-    return followable_on(session.connection(), code, now)
-
-
-def followable_on(connection: Connection, code: str, now: datetime) -> FollowedLink | None:
-    """``followable`` on a connection already in the session's transaction."""
+    in one indexed query on the session's ``connection`` and without ORM objects (nor
+    SQLAlchemy's result machinery)."""
     if not CODE_PATTERN.match(code):
         return None
     cursor = _FOLLOWABLE.execute(connection, {"code_key": code_key(code), "now": now})
@@ -153,7 +149,7 @@ def followable_on(connection: Connection, code: str, now: datetime) -> FollowedL
 
 def followable_link(session: Session, code: str, now: datetime) -> Link | None:
     """Return ``followable``'s link as an entity."""
-    found = followable(session, code, now)
+    found = followable(session.connection(), code, now)
     return session.get(Link, found.id) if found is not None else None
 
 

@@ -91,9 +91,9 @@ def _postgresql_available() -> str | None:
 def service_missing(problem: str) -> NoReturn:
     """End a test that needs a service (PostgreSQL, Redis, the browser) this machine lacks:
     a failure under CI, whose machine has them all; a skip only on a developer's machine."""
-    if IN_CI:
-        pytest.fail(f"required under CI: {problem}")
-    pytest.skip(problem)
+    if not IN_CI:
+        pytest.skip(problem)  # only here: CI's machine has every service
+    pytest.fail(f"required under CI: {problem}")
 
 
 def require_postgresql() -> None:
