@@ -141,7 +141,7 @@ _INSERT_CRAWLER = Prepared(
 # PostgreSQL: the whole click in one statement (one round trip instead of three): the link
 # (links.followable's query), the click inserted when there is one (a crawler's as a bot's,
 # a person's flagged when the address floods), and this transaction's commit told not to wait
-# for the disk (see commit_click). A data-modifying WITH runs whether or not it is read.
+# for the disk (see follow). A data-modifying WITH runs whether or not it is read.
 def _follow_statement() -> sa.Select:
     link = links.FOLLOWABLE.cte("link")
     crawler = sa.bindparam("crawler", type_=sa.Boolean)
@@ -176,11 +176,10 @@ def _follow_statement() -> sa.Select:
 
 
 _FOLLOW = Prepared(_follow_statement())
-_RELAXED = "referrals.click_commit_relaxed"
 
 
 def follow(
-    session: Session,
+    connection: Connection,
     code: str,
     address_hash: str,
     user_agent: str | None,
@@ -188,14 +187,20 @@ def follow(
     now: datetime,
     flood_limit: int,
 ) -> tuple[links.FollowedLink, RecordedClick] | None:
-    """Record a click on the followable link with this code and return the link and the click
-    (see ``links.followable`` and ``record``), or None (and record nothing) when there is no
-    such link. Commit with ``commit_click``.
+    """Record a click on the followable link with this code, in the ``connection``'s
+    transaction, and return the link and the click (see ``links.followable`` and ``record``),
+    or None (and record nothing) when there is no such link.
 
-    On PostgreSQL this is one statement; on SQLite, where a statement costs no round trip, the
-    two of ``followable`` and ``record``.
+    On PostgreSQL this is one statement, which also tells the transaction's commit not to
+    wait for the write-ahead log to reach the disk (``synchronous_commit = off``, for this
+    transaction only): a crash of the database server (not of Townhall) can lose the last
+    fraction of a second of clicks, never corrupt or half-write one. The visitor's cookie
+    carries the link and program, so a sign-up after a lost click is still attributed; only
+    the click's count and evidence are gone. SQLite runs in WAL mode with
+    ``synchronous=NORMAL`` (see forum.database), the same trade-off for every write there.
+    On SQLite, where a statement costs no round trip, it is the two of ``followable`` and
+    ``record``.
     """
-    connection = session.connection()
     if connection.dialect.name != "postgresql":
         link = links.followable(connection, code, now)
         if link is None:
@@ -221,7 +226,6 @@ def follow(
     cursor.close()
     if not rows:
         return None
-    session.info[_RELAXED] = True
     (row,) = rows
     return links.FollowedLink(*row[:4]), RecordedClick(row[4], bool(row[5]))
 
@@ -256,23 +260,6 @@ def record(
     (row,) = cursor.fetchall()  # all: SQLite finishes an INSERT … RETURNING by reading it out
     cursor.close()
     return RecordedClick(row[0], bool(row[1]))
-
-
-def commit_click(session: Session) -> None:
-    """Commit the transaction that recorded a click.
-
-    On PostgreSQL the commit does not wait for the write-ahead log to reach the disk
-    (``synchronous_commit = off`` for this transaction only): a crash of the database server
-    (not of Townhall) can lose the last fraction of a second of clicks, never corrupt or
-    half-write one. The visitor's cookie carries the link and program, so a sign-up after a
-    lost click is still attributed; only the click's count and evidence are gone. SQLite runs
-    in WAL mode with ``synchronous=NORMAL`` (see forum.database), the same trade-off for
-    every write there.
-    """
-    relaxed = session.info.pop(_RELAXED, False)  # ``follow`` set it in its statement
-    if not relaxed and session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql("SET LOCAL synchronous_commit = off")
-    session.commit()
 
 
 def record_click(

@@ -8,9 +8,11 @@ import html
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, g
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from werkzeug.http import dump_cookie
 
@@ -18,6 +20,7 @@ from forum.database import utcnow
 from forum.extensions import db
 from forum.redirects import safe_local_path
 from referrals import addresses, attribution, clicks
+from referrals.links import FollowedLink
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +52,56 @@ def follow_link(
     now = utcnow()
     hashed = addresses.address_hash(config["SECRET_KEY"], address)
     followed = clicks.follow(
-        session, code, hashed, user_agent, visitor_id, now, config["REFERRALS_CLICK_FLOOD_LIMIT"]
+        session.connection(),
+        code,
+        hashed,
+        user_agent,
+        visitor_id,
+        now,
+        config["REFERRALS_CLICK_FLOOD_LIMIT"],
     )
     if followed is None:
         return ClickAnswer(home)
-    link, click = followed
     if visitor_id is not None:
         addresses.remember_address(session, visitor_id, hashed, now)
-    clicks.commit_click(session)
+    session.commit()
+    return _answer(config, followed, now, home)
+
+
+def follow_link_as_visitor(
+    connection: Connection,
+    config: Mapping[str, Any],
+    code: str,
+    address: str | None,
+    user_agent: str | None,
+    home: str,
+) -> ClickAnswer:
+    """``follow_link`` for a visitor who is not signed in, on a ``connection`` of its own
+    (no ORM session: its transaction bookkeeping cost as much as the click's statements), in
+    a transaction begun for it, which this commits."""
+    now = utcnow()
+    followed = clicks.follow(
+        connection,
+        code,
+        addresses.address_hash(config["SECRET_KEY"], address),
+        user_agent,
+        None,
+        now,
+        config["REFERRALS_CLICK_FLOOD_LIMIT"],
+    )
+    if followed is None:
+        return ClickAnswer(home)
+    connection.commit()
+    return _answer(config, followed, now, home)
+
+
+def _answer(
+    config: Mapping[str, Any],
+    followed: tuple[FollowedLink, clicks.RecordedClick],
+    now: datetime,
+    home: str,
+) -> ClickAnswer:
+    link, click = followed
     location = safe_local_path(link.target, "") or home
     if click.is_bot:
         return ClickAnswer(location)
@@ -77,8 +122,8 @@ class ClickLane:
     Such a visitor (most of them, and every crawler) needs nothing of Flask's request
     machinery: no session, no signed-in member, no form, no template. That machinery cost
     twice what the click itself does (a request context, session and cookies opened and
-    saved, before/after hooks). The lane runs ``follow_link`` in an app context (so the
-    database session is the app's) and builds the redirect itself. Anything else, a
+    saved, before/after hooks). The lane runs ``follow_link_as_visitor`` in an app context
+    on a connection from the app's engine, and builds the redirect itself. Anything else, a
     visitor with a session cookie (their click is theirs, and their address remembered), or
     a failure before the click was committed, goes on to Flask's ``follow`` view.
     """
@@ -104,19 +149,24 @@ class ClickLane:
         cookies = environ.get("HTTP_COOKIE", "")
         if cookies and any(name in cookies for name in self._session_cookies):
             return self.wsgi_app(environ, start_response)
+        if db.session.session_factory.kw.get("bind") is not None:
+            # The app's session is bound to one connection (an outer transaction, as in the
+            # tests' ``app`` fixture): the lane has no connection of its own to take.
+            return self.wsgi_app(environ, start_response)
         script_root = environ.get("SCRIPT_NAME", "")
         try:
             with self.app.app_context():
                 g.writes_expected = True  # the click's transaction takes the write lock
-                answer = follow_link(
-                    db.session,
-                    self.app.config,
-                    path[3:],
-                    environ.get("REMOTE_ADDR"),
-                    environ.get("HTTP_USER_AGENT"),
-                    None,
-                    script_root + "/",
-                )
+                with db.engine.connect() as connection:
+                    connection.begin()
+                    answer = follow_link_as_visitor(
+                        connection,
+                        self.app.config,
+                        path[3:],
+                        environ.get("REMOTE_ADDR"),
+                        environ.get("HTTP_USER_AGENT"),
+                        script_root + "/",
+                    )
         except Exception:  # noqa: BLE001 - nothing was committed: the view answers (and logs)
             log.debug("the click lane handed /r/ on to the view", exc_info=True)
             return self.wsgi_app(environ, start_response)

@@ -59,21 +59,30 @@ def test_a_flood_from_one_address_is_flagged_until_it_calms_down(app) -> None:
 
 def test_following_records_the_click_and_answers_the_link(app) -> None:
     link = make_link(make_program())
-    followed = clicks.follow(db.session, link.code.upper(), "h", FIREFOX, None, utcnow(), 20)
+    followed = clicks.follow(
+        db.session.connection(), link.code.upper(), "h", FIREFOX, None, utcnow(), 20
+    )
     assert followed is not None
     found, click = followed
     assert (found.id, found.program_id, found.target) == (link.id, link.program_id, link.target)
     assert not click.is_bot
-    crawled = clicks.follow(db.session, link.code, "h", "Googlebot/2.1", None, utcnow(), 20)
+    crawled = clicks.follow(
+        db.session.connection(), link.code, "h", "Googlebot/2.1", None, utcnow(), 20
+    )
     assert crawled is not None and crawled[1].is_bot
-    assert clicks.follow(db.session, "no-such-code", "h", FIREFOX, None, utcnow(), 20) is None
+    assert (
+        clicks.follow(db.session.connection(), "no-such-code", "h", FIREFOX, None, utcnow(), 20)
+        is None
+    )
     assert clicks.click_counts(db.session, link.id) == (1, 1)
 
 
 @pytest.mark.databases("postgresql")
 def test_a_clicks_commit_does_not_wait_for_the_disk(app) -> None:
     link = make_link(make_program())
-    assert clicks.follow(db.session, link.code, "h", FIREFOX, None, utcnow(), 20) is not None
+    assert (
+        clicks.follow(db.session.connection(), link.code, "h", FIREFOX, None, utcnow(), 20)
+        is not None
+    )
     setting = db.session.connection().exec_driver_sql("SHOW synchronous_commit").scalar()
     assert setting == "off"  # set by the click's own statement, for its transaction only
-    clicks.commit_click(db.session)

@@ -3,13 +3,14 @@ view answers a signed-in member's."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from flask import has_request_context
 
 from forum.extensions import db
 from referrals import attribution, clicks, following
 from referrals.models import Click, MemberAddress
-from tests.conftest import Browser
+from tests.conftest import Browser, make_user
 from tests.referrals.factories import make_link, make_program
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -22,14 +23,37 @@ def _visitor(app, address: str = "198.51.100.30"):  # noqa: ANN001, ANN202
 
 
 def _clicks() -> list[Click]:
+    db.session.rollback()  # a fresh look: the lane commits on a connection of its own
     return list(db.session.scalars(sa.select(Click).order_by(Click.id)))
 
 
-def test_the_lane_and_the_view_answer_alike(app, member) -> None:
+@pytest.fixture
+def served_by(monkeypatch) -> list[str]:  # noqa: ANN001
+    """Which of the two recorded each click: "lane" (before Flask) or "view"."""
+    served: list[str] = []
+    real_follow = clicks.follow
+
+    def follow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        served.append("view" if has_request_context() else "lane")
+        return real_follow(*args, **kwargs)
+
+    monkeypatch.setattr(clicks, "follow", follow)
+    return served
+
+
+# The lane takes connections of its own from the engine, so its tests commit (committed_app);
+# under the ``app`` fixture's one pinned connection it hands every click to the view.
+
+
+def test_the_lane_and_the_view_answer_alike(committed_app, served_by) -> None:
+    app = committed_app
     link = make_link(make_program(), code="alike", target="/b/clients")
+    member = make_user("ann")
+    db.session.commit()
     lane = _visitor(app).get("/r/alike")
     browser = Browser(_visitor(app, "198.51.100.31")).sign_in(member)
     view = browser.get("/r/alike")
+    assert served_by == ["lane", "view"]
     for response in (lane, view):
         assert (response.status_code, response.location) == (302, "/b/clients")
         assert response.headers["Cache-Control"] == "no-store"
@@ -44,41 +68,70 @@ def test_the_lane_and_the_view_answer_alike(app, member) -> None:
     assert not lane_click.is_bot and not view_click.is_bot
     # Only the view knows the member: the address they clicked from is theirs now.
     assert db.session.scalar(sa.select(MemberAddress.user_id)) == member.id
+    # The cookie names the click the lane committed.
+    signed = lane.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    remembered = attribution.read_attribution(app.config["SECRET_KEY"], signed, 3600)
+    assert (remembered.link_id, remembered.click_id) == (link.id, lane_click.id)
 
 
-def test_the_lane_sends_unknown_codes_home_with_no_cookie(app) -> None:
-    response = _visitor(app).get("/r/nothing-here")
+def test_the_lane_sends_unknown_codes_home_with_no_cookie(committed_app, served_by) -> None:
+    response = _visitor(committed_app).get("/r/nothing-here")
+    assert served_by == ["lane"]
     assert (response.status_code, response.location) == (302, "/")
     assert "Set-Cookie" not in response.headers
     assert _clicks() == []
 
 
-def test_what_the_lane_does_not_serve_reaches_flask(app) -> None:
+def test_the_lane_flags_crawlers_and_floods_as_the_view_does(committed_app, served_by) -> None:
+    make_link(make_program(), code="crawled")
+    db.session.commit()
+    crawler = committed_app.test_client()
+    crawler.environ_base["HTTP_USER_AGENT"] = "Googlebot/2.1"
+    assert "Set-Cookie" not in crawler.get("/r/crawled").headers
+    limit = committed_app.config["REFERRALS_CLICK_FLOOD_LIMIT"]
+    flood = [_visitor(committed_app).get("/r/crawled") for _ in range(limit + 1)]
+    assert "Set-Cookie" in flood[0].headers and "Set-Cookie" not in flood[-1].headers
+    assert set(served_by) == {"lane"}
+    assert [c.bot_reason for c in _clicks()] == ["crawler"] + [None] * limit + ["flood"]
+
+
+def test_what_the_lane_does_not_serve_reaches_flask(committed_app, served_by) -> None:
     make_link(make_program(), code="posted")
-    client = _visitor(app)
+    db.session.commit()
+    client = _visitor(committed_app)
     assert client.post("/r/posted").status_code in (400, 405)  # no click on a POST
     assert client.get("/r/").status_code == 404
     assert client.get("/r/posted/extra").status_code == 404
     assert client.head("/r/posted").status_code == 302  # Flask's GET view answers HEAD
+    assert served_by == ["view"]
     assert len(_clicks()) == 1
 
 
-def test_a_failure_in_the_lane_is_answered_by_the_view(app, monkeypatch) -> None:
+def test_a_failure_in_the_lane_is_answered_by_the_view(committed_app, monkeypatch) -> None:
     make_link(make_program(), code="flaky")
+    db.session.commit()
     real_follow = clicks.follow
     lane_calls = []
 
-    def follow_failing_outside_requests(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def follow_failing_after_recording(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        recorded = real_follow(*args, **kwargs)
         if not has_request_context():  # the lane's call; the view's runs in a request
             lane_calls.append(1)
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
-        return real_follow(*args, **kwargs)
+        return recorded
 
-    monkeypatch.setattr(clicks, "follow", follow_failing_outside_requests)
-    response = _visitor(app).get("/r/flaky")
+    monkeypatch.setattr(clicks, "follow", follow_failing_after_recording)
+    response = _visitor(committed_app).get("/r/flaky")
     assert lane_calls == [1]
     assert response.status_code == 302 and response.headers["Set-Cookie"]
-    assert len(_clicks()) == 1  # counted once, by the view
+    assert len(_clicks()) == 1  # the lane's click was rolled back; counted once, by the view
+
+
+def test_with_the_sessions_connection_pinned_the_view_answers(app, served_by) -> None:
+    make_link(make_program(), code="pinned")
+    response = _visitor(app).get("/r/pinned")
+    assert response.status_code == 302 and response.headers["Set-Cookie"]
+    assert served_by == ["view"]
 
 
 def test_the_lane_is_in_front_of_flask(app) -> None:
