@@ -4,12 +4,16 @@ review of referrals that look like self-referral."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes
 from sqlalchemy.orm import Session
 
 from forum.accounts.models import User
@@ -68,19 +72,35 @@ class Attribution:
 
 
 def sign_attribution(secret_key: str, attribution: Attribution) -> str:
-    """Return the signed cookie value for an attribution."""
-    payload = [
-        attribution.program_id,
-        attribution.link_id,
-        attribution.click_id,
-        int(attribution.clicked_at.timestamp()),
-    ]
-    return _serializer(secret_key).dumps(payload)
+    """Return the signed cookie value for an attribution.
+
+    The value is what ``URLSafeTimedSerializer(secret_key, salt=COOKIE_SALT).dumps`` makes of
+    the payload at the click's second (``read_attribution`` reads it with that serializer),
+    built here directly: every counted click signs one, and the serializer's general path
+    (JSON through its own encoder, a zlib attempt that never pays for four numbers, the
+    key derived anew) cost a tenth of a click.
+    """
+    clicked = int(attribution.clicked_at.timestamp())
+    payload = json.dumps(
+        [attribution.program_id, attribution.link_id, attribution.click_id, clicked],
+        separators=(",", ":"),
+    ).encode()
+    value = base64_encode(payload) + b"." + base64_encode(int_to_bytes(clicked))
+    signature = hmac.new(_signing_key(secret_key), value, hashlib.sha1).digest()
+    return (value + b"." + base64_encode(signature)).decode()
+
+
+@functools.lru_cache(maxsize=4)
+def _signing_key(secret_key: str) -> bytes:
+    # itsdangerous's default derivation ("django-concat", SHA-1), as the serializer's signer.
+    return hashlib.sha1(  # noqa: S324 - the serializer's choice, which reads these back
+        COOKIE_SALT.encode() + b"signer" + secret_key.encode()
+    ).digest()
 
 
 @functools.lru_cache(maxsize=4)
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
-    # One per key, not one per click: making it is a good part of signing a short payload.
+    # One per key, not one per cookie read: making it is a good part of reading one.
     return URLSafeTimedSerializer(secret_key, salt=COOKIE_SALT)
 
 
