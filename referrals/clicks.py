@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -228,6 +230,30 @@ def follow(
         return None
     (row,) = rows
     return links.FollowedLink(*row[:4]), RecordedClick(row[4], bool(row[5]))
+
+
+@contextmanager
+def own_transaction(connection: Connection) -> Iterator[None]:
+    """The transaction of a click that ``follow`` records on a connection of its own (no
+    ORM session), committed when the block ends without an error.
+
+    On PostgreSQL ``follow`` is one statement, atomic by itself, so it runs in autocommit:
+    the statement is its own transaction, one round trip instead of three (BEGIN, it,
+    COMMIT), and its ``synchronous_commit = off`` holds for that transaction's commit. So
+    the block must run nothing else. Elsewhere it is a transaction (on SQLite, BEGIN
+    IMMEDIATE when the caller declared that it writes).
+    """
+    if connection.dialect.name != "postgresql":
+        with connection.begin():
+            yield
+        return
+    driver = connection.connection.driver_connection
+    driver.autocommit = True
+    try:
+        yield
+    finally:
+        if not driver.closed:  # (a dropped connection is discarded by the pool)
+            driver.autocommit = False
 
 
 def record(

@@ -77,21 +77,21 @@ def follow_link_as_visitor(
     home: str,
 ) -> ClickAnswer:
     """``follow_link`` for a visitor who is not signed in, on a ``connection`` of its own
-    (no ORM session: its transaction bookkeeping cost as much as the click's statements), in
-    a transaction begun for it, which this commits."""
+    (no ORM session: its transaction bookkeeping cost as much as the click's statements),
+    committed in ``clicks.own_transaction``."""
     now = utcnow()
-    followed = clicks.follow(
-        connection,
-        code,
-        addresses.address_hash(config["SECRET_KEY"], address),
-        user_agent,
-        None,
-        now,
-        config["REFERRALS_CLICK_FLOOD_LIMIT"],
-    )
+    with clicks.own_transaction(connection):
+        followed = clicks.follow(
+            connection,
+            code,
+            addresses.address_hash(config["SECRET_KEY"], address),
+            user_agent,
+            None,
+            now,
+            config["REFERRALS_CLICK_FLOOD_LIMIT"],
+        )
     if followed is None:
         return ClickAnswer(home)
-    connection.commit()
     return _answer(config, followed, now, home)
 
 
@@ -158,7 +158,6 @@ class ClickLane:
             with self.app.app_context():
                 g.writes_expected = True  # the click's transaction takes the write lock
                 with db.engine.connect() as connection:
-                    connection.begin()
                     answer = follow_link_as_visitor(
                         connection,
                         self.app.config,

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 from flask import has_request_context
 
+from forum.database import utcnow
 from forum.extensions import db
 from referrals import attribution, clicks, following
 from referrals.models import Click, MemberAddress
@@ -113,18 +114,42 @@ def test_a_failure_in_the_lane_is_answered_by_the_view(committed_app, monkeypatc
     real_follow = clicks.follow
     lane_calls = []
 
-    def follow_failing_after_recording(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        recorded = real_follow(*args, **kwargs)
+    def follow_failing_outside_requests(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         if not has_request_context():  # the lane's call; the view's runs in a request
             lane_calls.append(1)
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
-        return recorded
+        return real_follow(*args, **kwargs)
 
-    monkeypatch.setattr(clicks, "follow", follow_failing_after_recording)
+    monkeypatch.setattr(clicks, "follow", follow_failing_outside_requests)
     response = _visitor(committed_app).get("/r/flaky")
     assert lane_calls == [1]
     assert response.status_code == 302 and response.headers["Set-Cookie"]
-    assert len(_clicks()) == 1  # the lane's click was rolled back; counted once, by the view
+    assert len(_clicks()) == 1  # counted once, by the view
+
+
+def test_the_lanes_transaction_ends_with_its_block(committed_app) -> None:
+    link = make_link(make_program(), code="own")
+    db.session.commit()
+    with db.engine.connect() as connection:
+        with clicks.own_transaction(connection):
+            assert clicks.follow(connection, "own", "h", FIREFOX, None, utcnow(), 20)
+        assert not connection.in_transaction()
+        driver = connection.connection.driver_connection
+        postgresql = connection.dialect.name == "postgresql"
+        if postgresql:
+            from psycopg.pq import TransactionStatus
+
+            # One statement in autocommit: committed, nothing open, and the connection goes
+            # back to the pool as it came (transactions for whoever takes it next).
+            assert driver.info.transaction_status == TransactionStatus.IDLE
+            assert driver.autocommit is False
+        else:
+            assert not driver.in_transaction
+        with pytest.raises(RuntimeError), clicks.own_transaction(connection):
+            assert clicks.follow(connection, "own", "h2", FIREFOX, None, utcnow(), 20)
+            raise RuntimeError("after the click")
+    # SQLite's block is a transaction, rolled back; PostgreSQL's statement was its own.
+    assert [c.link_id for c in _clicks()] == [link.id] * (2 if postgresql else 1)
 
 
 def test_with_the_sessions_connection_pinned_the_view_answers(app, served_by) -> None:
