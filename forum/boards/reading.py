@@ -110,45 +110,91 @@ def get_board(session: Session, viewer: User | None, slug: str) -> Board:
     return board
 
 
+@dataclass(frozen=True, slots=True)
+class PageBoard:
+    """A board as its own page shows it, read as a plain row (no ORM entity)."""
+
+    id: int
+    slug: str
+    name: str
+    description: str
+    moderators_only: bool
+    thread_count: int
+
+
+# The board's columns in a row of _board_statement, in PageBoard's order.
+_BOARD_COLUMNS = 6
+
+
 @functools.cache
 def _board_statement(member: bool, moderator: bool | None = False) -> sa.Select:
-    """The board by slug and, for a member (bound ``viewer_id``), whether they watch it and
-    the bell's count. ``moderator=None``: the member is the one a session claims (bound
-    ``token_hash``), loaded by this query too (see ``_thread_statement``)."""
-    statement = sa.select(Board).where(Board.slug == sa.bindparam("slug"))
+    """The board by slug as plain columns (PageBoard's) and, for a member (bound
+    ``viewer_id``), whether they watch it and the bell's count. ``moderator=None``: the
+    member is the one a session claims (bound ``token_hash``), loaded by this query too (see
+    ``_thread_statement``), first in the row.
+
+    Columns, not the Board entity: loading an entity through the ORM cost a guest's board
+    page more than the query did."""
+    boards = Board.__table__
+    columns: list[Any] = [
+        boards.c.id,
+        boards.c.slug,
+        boards.c.name,
+        boards.c.description,
+        boards.c.moderators_only,
+        boards.c.thread_count,
+    ]
+    where = boards.c.slug == sa.bindparam("slug")
     if not member:
-        return statement
+        return sa.select(*columns).where(where)
     from forum.watching import BoardWatch
 
-    if moderator is None:
-        statement = statement.add_columns(User).select_from(
-            Board.__table__.outerjoin(live_member(), sa.true())
-        )
-    return statement.add_columns(
+    board_watches = BoardWatch.__table__
+    columns += [
         sa.exists().where(
-            BoardWatch.board_id == Board.id, BoardWatch.user_id == sa.bindparam("viewer_id")
+            board_watches.c.board_id == boards.c.id,
+            board_watches.c.user_id == sa.bindparam("viewer_id"),
         ),
         _bell(moderator),
+    ]
+    if moderator is not None:
+        return sa.select(*columns).where(where)
+    # The member as an entity, as in _thread_statement: it saves the loader's own query.
+    return (
+        sa.select(User, *columns)
+        .select_from(boards.outerjoin(live_member(), sa.true()))
+        .where(where)
     )
 
 
 def board_for_viewer(
     session: Session, viewer: User | None, slug: str
-) -> tuple[Board, bool, int | None]:
+) -> tuple[PageBoard, bool, int | None]:
     """Return the board with this slug, whether the viewer watches it and their unread
     notification count (None for a guest), in one query; raise NotFound if missing or
     hidden from the viewer."""
-    bell = None
     if viewer is None:
-        board, watching = session.scalar(_board_statement(False), {"slug": slug}), False
+        row = session.execute(_board_statement(False), {"slug": slug}).first()
     else:
         statement = _board_statement(True, viewer.is_moderator)
-        row = session.execute(statement, {"slug": slug, "viewer_id": viewer.id}).one_or_none()
-        board, watching, bell = (None, False, None) if row is None else row
-        watching, bell = bool(watching), bell or 0
-    if board is None or not can_see_board(viewer, board):
+        row = session.execute(statement, {"slug": slug, "viewer_id": viewer.id}).first()
+    if row is None:
         raise NotFound(slug)
-    return board, watching, bell
+    return _board_shown(viewer, tuple(row), slug)
+
+
+def _board_shown(
+    viewer: User | None, row: tuple[Any, ...], slug: str
+) -> tuple[PageBoard, bool, int | None]:
+    """Return what ``board_for_viewer`` returns from a row of ``_board_statement``; raise
+    NotFound if the viewer may not see the board."""
+    board = PageBoard(*row[:_BOARD_COLUMNS])
+    if not can_see_board(viewer, board):  # type: ignore[arg-type]
+        raise NotFound(slug)
+    if viewer is None:
+        return board, False, None
+    watching, bell = row[_BOARD_COLUMNS:]
+    return board, bool(watching), bell or 0
 
 
 def board_for_claim(
@@ -156,35 +202,41 @@ def board_for_claim(
     claim: Claim,
     slug: str,
     accept: Callable[[Claim, User | None], User | None],
-) -> tuple[User | None, tuple[Board, bool, int | None]]:
+) -> tuple[User | None, tuple[PageBoard, bool, int | None]]:
     """Return the viewer and what ``board_for_viewer`` returns for them, loading the member
     of the session ``claim`` names with the board, in one query (as ``thread_for_claim``
     does); raise NotFound if the board is missing or hidden."""
     statement = _board_statement(True, None)
-    row = session.execute(statement, {"slug": slug, **claim.params}).one_or_none()
+    row = session.execute(statement, {"slug": slug, **claim.params}).first()
     if row is None:
         raise NotFound(slug)
-    board, member, watching, bell = row
+    member, *columns = row
     viewer = accept(claim, member)
     if viewer is not None and viewer is not member:
         return viewer, board_for_viewer(session, viewer, slug)
-    if not can_see_board(viewer, board):
-        raise NotFound(slug)
-    if viewer is None:
-        return None, (board, False, None)
-    return viewer, (board, bool(watching), bell or 0)
+    return viewer, _board_shown(viewer, tuple(columns), slug)
 
 
 @functools.cache
-def _board_threads_statement(moderator: bool, member: bool, from_end: bool) -> sa.Select:
+def _board_threads_statement(
+    moderator: bool, member: bool, from_end: bool, postgresql: bool = False
+) -> sa.Select:
     """One page of a board's threads as plain rows, with their authors' and last posters'
     names and, for a member (bound ``viewer_id``), their read marks. Built once per kind of
-    viewer and direction; the board, limit and offset are bound. ``from_end``: the offset
-    counts from the board's oldest thread (the page's ids are found walking the index from
-    that end); the rows still come newest first."""
+    viewer, direction and database; the board, limit and offset are bound. ``from_end``: the
+    offset counts from the board's oldest thread (the page's ids are found walking the index
+    from that end); the rows still come newest first.
+
+    On PostgreSQL the page's ids are an array (``id = ANY(ARRAY(...))``) and the names and
+    read mark scalar subqueries, not ``IN (...)`` and joins: psycopg prepares a statement on
+    the server after a few uses, and PostgreSQL then plans it once (a generic plan) only if
+    that plan costs no more than planning each time would. With a bound LIMIT under ``IN``
+    and two joins to users its generic plan read every thread, so the statement was planned
+    anew on every request: 0.2 ms of planning for 0.1 ms of execution, on the cores the
+    workers share. In this form the generic plan is the same index walk and is kept (the
+    statement cost the server 0.10 ms instead of 0.42 ms, 0.24 ms round trip instead of
+    1.08 ms). SQLite keeps the joins (as quick there, and it has no arrays)."""
     threads = Thread.__table__
-    author = User.__table__.alias("author")
-    poster = User.__table__.alias("poster")
     where = threads.c.board_id == sa.bindparam("board_id")
     if not moderator:
         where = sa.and_(where, threads.c.removed_at.is_(None))
@@ -214,6 +266,40 @@ def _board_threads_statement(moderator: bool, member: bool, from_end: bool) -> s
         threads.c.view_count,
         threads.c.last_post_at,
         threads.c.post_number_seq,
+    ]
+    if member:
+        from forum.unread import ThreadRead
+
+        reads = ThreadRead.__table__
+        read_of_viewer = sa.and_(
+            reads.c.thread_id == threads.c.id, reads.c.user_id == sa.bindparam("viewer_id")
+        )
+    if postgresql:
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        users = User.__table__
+        columns += [
+            sa.select(users.c.username)
+            .where(users.c.id == threads.c.author_id)
+            .scalar_subquery()
+            .label("author_name"),
+            sa.select(users.c.username)
+            .where(users.c.id == threads.c.last_post_author_id)
+            .scalar_subquery()
+            .label("last_post_author_name"),
+        ]
+        if member:
+            columns.append(
+                sa.select(reads.c.last_read_number)
+                .where(read_of_viewer)
+                .scalar_subquery()
+                .label("last_read_number")
+            )
+        page = threads.c.id == sa.any_(sa.func.array(ids, type_=ARRAY(sa.Integer)))
+        return sa.select(*columns).where(page).order_by(*order)
+    author = User.__table__.alias("author")
+    poster = User.__table__.alias("poster")
+    columns += [
         author.c.username.label("author_name"),
         poster.c.username.label("last_post_author_name"),
     ]
@@ -221,21 +307,13 @@ def _board_threads_statement(moderator: bool, member: bool, from_end: bool) -> s
         poster, poster.c.id == threads.c.last_post_author_id
     )
     if member:
-        from forum.unread import ThreadRead
-
-        reads = ThreadRead.__table__
         columns.append(reads.c.last_read_number)
-        joined = joined.outerjoin(
-            reads,
-            sa.and_(
-                reads.c.thread_id == threads.c.id, reads.c.user_id == sa.bindparam("viewer_id")
-            ),
-        )
+        joined = joined.outerjoin(reads, read_of_viewer)
     return sa.select(*columns).select_from(joined).where(threads.c.id.in_(ids)).order_by(*order)
 
 
 def board_threads(
-    session: Session, viewer: User | None, board: Board, page: int, per_page: int
+    session: Session, viewer: User | None, board: Board | PageBoard, page: int, per_page: int
 ) -> Page[Any]:
     """Return one page of the board's threads: pinned first, then latest activity.
 
@@ -265,7 +343,8 @@ def board_threads(
         params = {"board_id": board.id, "limit": per_page, "offset": offset}
     if viewer is not None:
         params["viewer_id"] = viewer.id
-    statement = _board_threads_statement(moderator, viewer is not None, from_end)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    statement = _board_threads_statement(moderator, viewer is not None, from_end, postgresql)
     rows = session.execute(statement, params).all()
     return Page(list(rows), page, per_page, total)
 
