@@ -19,6 +19,7 @@ from forum.accounts.models import User, badges_of
 from forum.accounts.service import username_key
 from forum.accounts.sessions import Claim, live_member
 from forum.boards.models import Board, Kudos, Post, PostFacts, PostRevision, Thread
+from forum.database import Prepared
 from forum.permissions import NotFound, can_see_board, can_see_thread
 
 T = TypeVar("T")
@@ -343,10 +344,19 @@ def board_threads(
         params = {"board_id": board.id, "limit": per_page, "offset": offset}
     if viewer is not None:
         params["viewer_id"] = viewer.id
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    statement = _board_threads_statement(moderator, viewer is not None, from_end, postgresql)
-    rows = session.execute(statement, params).all()
-    return Page(list(rows), page, per_page, total)
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    statement = _board_threads_prepared(moderator, viewer is not None, from_end, postgresql)
+    return Page(statement.all(connection, params), page, per_page, total)
+
+
+@functools.cache
+def _board_threads_prepared(
+    moderator: bool, member: bool, from_end: bool, postgresql: bool
+) -> Prepared:
+    # Run straight on the driver's cursor: SQLAlchemy's execution and result set-up cost
+    # more than the statement (forum.database.Prepared).
+    return Prepared(_board_threads_statement(moderator, member, from_end, postgresql))
 
 
 @functools.cache
@@ -704,16 +714,23 @@ def thread_posts(
     same index lookup, however deep.
     """
     first = (page - 1) * per_page + 1
-    rows = session.execute(
-        _thread_posts_statement(),
+    rows = _thread_posts_prepared().all(
+        session.connection(),
         {
             "thread_id": thread.id,
             "first": first,
             "last": first + per_page - 1,
             "viewer_id": viewer.id if viewer is not None else None,
         },
-    ).all()
+    )
     return Page(rows, page, per_page, thread.post_number_seq)
+
+
+@functools.cache
+def _thread_posts_prepared() -> Prepared:
+    # Run straight on the driver's cursor: SQLAlchemy's execution and result set-up cost
+    # more than the statement (forum.database.Prepared).
+    return Prepared(_thread_posts_statement())
 
 
 def post_revisions(session: Session, post: Post) -> list[PostRevision]:
