@@ -17,12 +17,15 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from forum.accounts.models import User, badges_of
 from forum.accounts.service import username_key
-from forum.accounts.sessions import Claim, live_member
+from forum.accounts.sessions import MEMBER_COLUMNS, Claim, live_member, member_of_row
 from forum.boards.models import Board, Kudos, Post, PostFacts, PostRevision, Thread
 from forum.database import Prepared
 from forum.permissions import NotFound, can_see_board, can_see_thread
 
 T = TypeVar("T")
+
+# The member's columns, first in a row of _thread_statement and _board_statement for a claim.
+_MEMBER_WIDTH = len(MEMBER_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def _board_statement(member: bool, moderator: bool | None = False) -> sa.Select:
     """The board by slug as plain columns (PageBoard's) and, for a member (bound
     ``viewer_id``), whether they watch it and the bell's count. ``moderator=None``: the
     member is the one a session claims (bound ``token_hash``), loaded by this query too (see
-    ``_thread_statement``), first in the row.
+    ``_thread_statement``): their columns come first in the row.
 
     Columns, not the Board entity: loading an entity through the ORM cost a guest's board
     page more than the query did."""
@@ -160,12 +163,19 @@ def _board_statement(member: bool, moderator: bool | None = False) -> sa.Select:
     ]
     if moderator is not None:
         return sa.select(*columns).where(where)
-    # The member as an entity, as in _thread_statement: it saves the loader's own query.
+    # The member's columns first, as in _thread_statement: it saves the loader's own query.
     return (
-        sa.select(User, *columns)
+        sa.select(*MEMBER_COLUMNS, *columns)
         .select_from(boards.outerjoin(live_member(), sa.true()))
         .where(where)
     )
+
+
+@functools.cache
+def _board_prepared(member: bool, moderator: bool | None = False) -> Prepared:
+    # Run straight on the driver's cursor: SQLAlchemy's execution and result set-up cost
+    # more than the statement (forum.database.Prepared).
+    return Prepared(_board_statement(member, moderator))
 
 
 def board_for_viewer(
@@ -174,11 +184,12 @@ def board_for_viewer(
     """Return the board with this slug, whether the viewer watches it and their unread
     notification count (None for a guest), in one query; raise NotFound if missing or
     hidden from the viewer."""
+    connection = session.connection()
     if viewer is None:
-        row = session.execute(_board_statement(False), {"slug": slug}).first()
+        row = _board_prepared(False).first(connection, {"slug": slug})
     else:
-        statement = _board_statement(True, viewer.is_moderator)
-        row = session.execute(statement, {"slug": slug, "viewer_id": viewer.id}).first()
+        statement = _board_prepared(True, viewer.is_moderator)
+        row = statement.first(connection, {"slug": slug, "viewer_id": viewer.id})
     if row is None:
         raise NotFound(slug)
     return _board_shown(viewer, tuple(row), slug)
@@ -207,15 +218,14 @@ def board_for_claim(
     """Return the viewer and what ``board_for_viewer`` returns for them, loading the member
     of the session ``claim`` names with the board, in one query (as ``thread_for_claim``
     does); raise NotFound if the board is missing or hidden."""
-    statement = _board_statement(True, None)
-    row = session.execute(statement, {"slug": slug, **claim.params}).first()
+    row = _board_prepared(True, None).first(session.connection(), {"slug": slug, **claim.params})
     if row is None:
         raise NotFound(slug)
-    member, *columns = row
+    member = member_of_row(session, row[:_MEMBER_WIDTH])
     viewer = accept(claim, member)
     if viewer is not None and viewer is not member:
         return viewer, board_for_viewer(session, viewer, slug)
-    return viewer, _board_shown(viewer, tuple(columns), slug)
+    return viewer, _board_shown(viewer, row[_MEMBER_WIDTH:], slug)
 
 
 @functools.cache
@@ -436,8 +446,8 @@ def _thread_statement(member: bool, moderator: bool | None = False) -> sa.Select
     the same query. Built once per kind of viewer.
 
     ``moderator=None``: the member is the one a session claims (bound ``token_hash``), not
-    loaded yet; they come first in the row, as an entity (None without a live session), and
-    the bell reads their role from their row."""
+    loaded yet; their columns (``MEMBER_COLUMNS``, all None without a live session) come
+    first in the row, and the bell reads their role from their row."""
     threads = Thread.__table__
     boards = Board.__table__
     solution = Post.__table__.alias("solution")
@@ -489,12 +499,20 @@ def _thread_statement(member: bool, moderator: bool | None = False) -> sa.Select
     columns += [read_mark, thread_choice, board_watch, _bell(moderator)]
     if moderator is not None:
         return sa.select(*columns).select_from(joined).where(where)
-    # Here the member is worth the ORM's machinery: it saves the session loader's own query.
+    # The member's columns (forum.accounts.sessions.member_of_row makes them the entity): it
+    # saves the session loader's own query.
     return (
-        sa.select(User, *columns)
+        sa.select(*MEMBER_COLUMNS, *columns)
         .select_from(joined.outerjoin(live_member(), sa.true()))
         .where(where)
     )
+
+
+@functools.cache
+def _thread_prepared(member: bool, moderator: bool | None = False) -> Prepared:
+    # Run straight on the driver's cursor: SQLAlchemy's execution and result set-up cost
+    # more than the statement (forum.database.Prepared).
+    return Prepared(_thread_statement(member, moderator))
 
 
 def _bell(moderator: bool | None) -> Any:
@@ -516,10 +534,10 @@ def thread_for_viewer(session: Session, viewer: User | None, thread_id: int) -> 
     if viewer is not None:
         params["viewer_id"] = viewer.id
     moderator = viewer is not None and viewer.is_moderator
-    row = session.execute(_thread_statement(viewer is not None, moderator), params).one_or_none()
+    row = _thread_prepared(viewer is not None, moderator).first(session.connection(), params)
     if row is None:
         raise NotFound(thread_id)
-    return _thread_shown(viewer, tuple(row), thread_id)
+    return _thread_shown(viewer, row, thread_id)
 
 
 def thread_for_claim(
@@ -537,18 +555,19 @@ def thread_for_claim(
     are used only when the viewer is that member; another viewer (a remember-me cookie's) is
     read with ``thread_for_viewer``. Raises NotFound if the thread is missing or hidden.
     """
-    row = session.execute(
-        _thread_statement(True, None), {"thread_id": thread_id, **claim.params}
-    ).one_or_none()
+    row = _thread_prepared(True, None).first(
+        session.connection(), {"thread_id": thread_id, **claim.params}
+    )
     if row is None:
         raise NotFound(thread_id)
-    member, *columns = row
+    member = member_of_row(session, row[:_MEMBER_WIDTH])
+    columns = row[_MEMBER_WIDTH:]
     viewer = accept(claim, member)
     if viewer is None:
-        return None, _thread_shown(None, tuple(columns[:_THREAD_COLUMNS]), thread_id)
+        return None, _thread_shown(None, columns[:_THREAD_COLUMNS], thread_id)
     if viewer is not member:
         return viewer, thread_for_viewer(session, viewer, thread_id)
-    return viewer, _thread_shown(viewer, tuple(columns), thread_id)
+    return viewer, _thread_shown(viewer, columns, thread_id)
 
 
 # The thread's own columns in a row of _thread_statement, before a member's.
