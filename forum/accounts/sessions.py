@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.accounts.models import User, UserSession
 from forum.database import utcnow
@@ -75,6 +76,37 @@ def live_member() -> sa.Join:
             user_sessions.c.revoked_at.is_(None),
         ),
     )
+
+
+# The member's columns in a row that selects ``MEMBER_COLUMNS`` first.
+MEMBER_COLUMNS = tuple(User.__table__.c)
+_MEMBER_KEYS = tuple(column.key for column in MEMBER_COLUMNS)
+
+
+def member_of_row(session: Session, values: tuple[Any, ...]) -> User | None:
+    """Return the member whose ``MEMBER_COLUMNS`` are ``values`` (as a page's own query read
+    them, converted by their types; all None: the outer join to ``live_member`` found no
+    live session) as the session's entity, as a query for them would have: the one the
+    session already holds, else one made persistent with exactly these values.
+
+    For the pages that read the member as plain columns with their own first query: the
+    ORM's loading machinery for one entity cost more than that query."""
+    if values[0] is None:
+        return None
+    key = User.__mapper__.identity_key_from_primary_key((values[0],))
+    held = session.identity_map.get(key)
+    if held is not None:
+        # As a query would: what the session holds stays, what it let expire is filled in.
+        unloaded = sa.inspect(held).unloaded
+        for name, value in zip(_MEMBER_KEYS, values, strict=True):
+            if name in unloaded:
+                set_committed_value(held, name, value)
+        return held  # type: ignore[return-value]
+    user = User(**dict(zip(_MEMBER_KEYS, values, strict=True)))
+    # As if loaded: no pending changes (nothing to flush), then persistent in the session.
+    make_transient_to_detached(user)
+    session.add(user)
+    return user
 
 
 @functools.cache

@@ -63,9 +63,11 @@ def unread_count_statement(moderator: bool | None) -> sa.Select:
         # An alias: the page's query may hold the member's row as ``users`` itself, and a
         # subquery naming that table would be correlated to it.
         viewer = User.__table__.alias("viewer")
+        # Two comparisons, not ``IN (...)`` of a list: SQLAlchemy expands such a list into
+        # the SQL text on every execution, and this runs on every member's page.
         is_moderator = sa.exists().where(
             viewer.c.id == sa.bindparam("viewer_id"),
-            viewer.c.role.in_([Role.MODERATOR.value, Role.ADMIN.value]),
+            sa.or_(viewer.c.role == Role.MODERATOR.value, viewer.c.role == Role.ADMIN.value),
         )
         board_ok = sa.or_(board_ok, is_moderator)
     unread = (

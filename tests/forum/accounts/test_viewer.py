@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from forum.accounts import sessions
 from forum.accounts.models import Role
@@ -47,7 +48,7 @@ def _signed_in_as(html: str) -> str | None:
 def test_the_page_loads_the_member_with_its_own_query(app, member, pages, page) -> None:
     browser = Browser(app.test_client()).sign_in(member)
     browser.get(pages[page])  # (a thread page's first visit writes the read mark)
-    with count_queries() as statements:
+    with count_queries(prepared=True) as statements:
         html = browser.get(pages[page]).get_data(as_text=True)
     assert _signed_in_as(html) == "ann"
     assert not any(s.lstrip().startswith("SELECT users.id") for s in statements[1:])
@@ -128,3 +129,28 @@ def test_the_bell_and_hidden_boards_follow_the_member_s_role(app, board, role) -
     moderator = role == Role.MODERATOR
     assert browser.get(f"/t/{staff_thread.id}").status_code == (200 if moderator else 404)
     assert browser.get("/b/staff").status_code == (200 if moderator else 404)
+
+
+def test_the_member_read_as_columns_is_the_session_entity(app, member) -> None:
+    # A page reads the member as plain columns (sessions.MEMBER_COLUMNS); member_of_row makes
+    # them the entity a query would have given: the session's own if it holds one (what it
+    # let expire filled in from the row), else a new one with nothing to write back.
+    row = db.session.execute(
+        sa.select(*sessions.MEMBER_COLUMNS).where(sessions.MEMBER_COLUMNS[0] == member.id)
+    ).one()
+    values = tuple(row)
+    db.session.commit()  # expires the member the session holds
+    assert sessions.member_of_row(db.session, values) is member
+    with count_queries() as statements:
+        assert member.username == "ann" and member.role == values[6]
+    assert statements == []
+    assert sessions.member_of_row(db.session, (None,) * len(values)) is None
+    db.session.expunge_all()
+    fresh = sessions.member_of_row(db.session, values)
+    assert fresh is not member and fresh.id == member.id
+    assert sa.inspect(fresh).persistent and not db.session.dirty
+    assert [getattr(fresh, c.key) for c in sessions.MEMBER_COLUMNS] == list(values)
+    with count_queries() as statements:
+        db.session.flush()
+        assert fresh.username == "ann"
+    assert statements == []

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from forum import unread
 from forum.boards import posting, reading
 from forum.boards.models import Thread
 from forum.database import utcnow
@@ -52,3 +53,61 @@ def test_every_page_holds_the_threads_of_a_plain_offset(
         shown = reading.board_threads(db.session, viewer, board, page, per_page)
         ids = [row.id for row in shown.items]
         assert ids == expected[(page - 1) * per_page : page * per_page], page
+
+
+@pytest.mark.parametrize("viewer_kind", ["guest", "member", "moderator"])
+def test_pages_read_on_the_driver_give_what_sqlalchemy_gives(
+    app, board, member, moderator, viewer_kind: str
+) -> None:
+    # The board's threads and a thread's posts run on the driver's cursor (Prepared.all):
+    # the same values, of the same types (aware UTC times, booleans, names, a member's read
+    # marks and kudos), in the same order, as SQLAlchemy's execution of the same statement.
+    viewer = {"guest": None, "member": member, "moderator": moderator}[viewer_kind]
+    author, editor = make_user(), make_user()
+    thread = posting.create_thread(db.session, author, board, "Read me", "first")
+    for n in range(4):
+        post = posting.reply(db.session, editor, thread, f"reply {n}")
+    posting.edit_post(db.session, editor, post, "edited")
+    posting.give_kudos(db.session, member, post)
+    threads.set_flag(db.session, moderator, thread.id, threads.Action.PIN_THREAD)
+    other = posting.create_thread(db.session, make_user(), board, "Removed", "body")
+    removals.remove_post(
+        db.session,
+        moderator,
+        db.session.scalar(sa.select(posting.Post.id).where(posting.Post.thread_id == other.id)),
+        "spam",
+    )
+    posting.create_thread(db.session, author, board, "Plain", "body")
+    unread.mark_read(db.session, member.id, thread.id, 2)
+    db.session.commit()
+    db.session.refresh(board)
+    moderator_view = viewer is moderator
+    for from_end in (False, True):
+        statement = reading._board_threads_statement(
+            moderator_view, viewer is not None, from_end, db.engine.dialect.name == "postgresql"
+        )
+        params = {"board_id": board.id, "limit": 3, "offset": 0}
+        if viewer is not None:
+            params["viewer_id"] = viewer.id
+        expected = db.session.execute(statement, params).all()
+        found = reading._board_threads_prepared(
+            moderator_view, viewer is not None, from_end, db.engine.dialect.name == "postgresql"
+        ).all(db.session.connection(), params)
+        assert len(found) == (3 if moderator_view else 2)  # the removed thread: moderators
+        assert [tuple(row) for row in found] == [tuple(row) for row in expected]
+        assert [type(value) for value in found[0]] == [type(value) for value in expected[0]]
+        assert [row.last_post_at for row in found] == [row.last_post_at for row in expected]
+        assert all(row.last_post_at.utcoffset() == timedelta(0) for row in found)
+    params = {
+        "thread_id": thread.id,
+        "first": 1,
+        "last": 20,
+        "viewer_id": viewer.id if viewer is not None else None,
+    }
+    expected = db.session.execute(reading._thread_posts_statement(), params).all()
+    found = reading.thread_posts(db.session, viewer, thread, 1, 20).items
+    assert len(found) == 5
+    assert [tuple(row) for row in found] == [tuple(row) for row in expected]
+    assert [type(value) for value in found[-1]] == [type(value) for value in expected[-1]]
+    assert found[-1].number == 5 and found[-1].edited_at is not None
+    assert (found[-1].kudos_id is not None) == (viewer is member)
