@@ -68,10 +68,22 @@ _ASSIGNED = re.compile(r"\"?(\w+)\"?\s*=")
 _END_OF_SET = re.compile(r"\s(WHERE|FROM|RETURNING)\b", re.IGNORECASE)
 
 
+# A statement with data-modifying CTEs writes to each table it names after these.
+_WITH = re.compile(r"^\s*WITH\b", re.IGNORECASE)
+_WRITTEN = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)\"?", re.IGNORECASE)
+
+
 def changes_search(statement: str) -> bool:
     """Return whether ``statement`` may change what a search finds or shows."""
     match = _WRITE.match(statement)
     if match is None:
+        if _WITH.match(statement):
+            # Read as a whole: any write to a searchable table is a change (a counter's
+            # UPDATE too; reading too much only costs an increment).
+            return any(
+                table.lower() in SEARCHED_COLUMNS or table.lower() in _ALWAYS
+                for table in _WRITTEN.findall(statement)
+            )
         return False
     table = match["table"].lower()
     if table in _ALWAYS:
