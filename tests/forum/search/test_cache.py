@@ -183,6 +183,18 @@ def test_the_cache_can_be_turned_off(forum) -> None:
         ("INSERT INTO users (username, email) VALUES (?, ?)", False),
         ("UPDATE notifications SET read_at=? WHERE notifications.id = ?", False),
         ("SELECT posts.id FROM posts", False),
+        # Data-modifying CTEs (a reply on PostgreSQL): a write to a searched table anywhere.
+        (
+            "WITH locked AS (SELECT threads.id FROM threads WHERE threads.id = %(id)s FOR UPDATE),"
+            " new_post AS (INSERT INTO posts (thread_id) SELECT locked.id FROM locked"
+            " RETURNING posts.id) SELECT new_post.id FROM new_post",
+            True,
+        ),
+        (
+            "WITH seen AS (UPDATE notifications SET read_at=? RETURNING id) SELECT id FROM seen",
+            False,
+        ),
+        ("WITH locked AS (SELECT threads.id FROM threads FOR UPDATE) SELECT id FROM locked", False),
     ],
 )
 def test_which_statements_change_search(statement: str, changes: bool) -> None:
