@@ -37,6 +37,7 @@ from forum.permissions import (
     ensure_can_post,
     ensure_can_reply,
 )
+from forum.search import generation
 from forum.search.index import index_post, new_post_params, postgresql_insert_values
 
 MIN_TITLE_CHARS = 3
@@ -469,10 +470,13 @@ def _add_reply_postgresql(
         "reply_kind": fanout.NotificationKind.REPLY.value,
         "pending": fanout.EmailState.PENDING.value,
     }
-    # Through the engine's execution, so that the search generation sees it.
-    post_id, number = session.connection().execute(_reply_postgresql(), params).one()
+    connection = session.connection()
+    post_id, number = connection.execute(_reply_postgresql(), params).one()
     if post_id is None:
         return None
+    # The statement incremented the search generation (a commit's own increment is one more
+    # round trip); left out, it did not, and the commit does as for any change.
+    generation.incremented(connection)
     return _as_persistent(session, Post(id=post_id, number=number, **values))
 
 
@@ -492,6 +496,8 @@ def _reply_postgresql() -> sa.Select:
     4. ``watch``, ``read_mark``, ``notified``: as watching.watch_on_post, unread.mark_read
        and the watchers' fan-out of fanout.post_created (the members it names directly are
        left to post_created, which notifies them next).
+    5. ``search_changed``: the search generation's increment (forum.search.generation), which
+       the commit would otherwise run.
     It returns the post's id and number (NULLs when it wrote nothing).
     """
     # Its parameters are named unlike any column: SQLAlchemy takes a parameter named as a
@@ -634,6 +640,13 @@ def _reply_postgresql() -> sa.Select:
         only_after=new_post,
         notified_directly=sa.bindparam("notified_directly", type_=postgresql.ARRAY(sa.Integer)),
     ).cte("notified")
+    # Last, after every other row lock, as a commit's own increment comes last (it locks the
+    # one row every change to searchable content increments: forum.search.generation).
+    search_changed = (
+        generation.increment_statement()
+        .where(sa.exists(sa.select(counted_board.c.id)))
+        .cte("search_changed")
+    )
     return (
         sa.select(new_post.c.id, new_post.c.number)
         .select_from(
@@ -641,7 +654,7 @@ def _reply_postgresql() -> sa.Select:
             .outerjoin(counted_author, sa.true())
             .outerjoin(counted_board, sa.true())
         )
-        .add_cte(counted_thread, revision, watch, read_mark, notified)
+        .add_cte(counted_thread, revision, watch, read_mark, notified, search_changed)
     )
 
 

@@ -134,6 +134,24 @@ def has_uncommitted_changes(connection: Connection) -> bool:
     return bool(connection.info.get(_MARK))
 
 
+# The generation's row, for a statement that increments it itself (increment_in).
+_GENERATION = sa.table("search_generation", sa.column("id"), sa.column("value"))
+_INCREMENTED = "incremented"
+
+
+def increment_statement() -> sa.Update:
+    """Return the UPDATE that increments the generation, to run inside a statement that
+    changes searchable content (a CTE of it); then call ``incremented`` after it ran."""
+    return _GENERATION.update().where(_GENERATION.c.id == 1).values(value=_GENERATION.c.value + 1)
+
+
+def incremented(connection: Connection) -> None:
+    """Record that this transaction's own statement incremented the generation (with
+    ``increment_statement``): its commit then does not again. Its changes stay uncommitted
+    changes (has_uncommitted_changes) until then."""
+    connection.info[_MARK] = _INCREMENTED
+
+
 def current(connection: Connection) -> int | None:
     """Return the generation, or None when the row is missing (then nothing is cached)."""
     return connection.execute(_READ).scalar()
@@ -166,7 +184,7 @@ def _notice(
 
 @event.listens_for(Engine, "commit")
 def _increment(connection: Connection) -> None:
-    if connection.info.pop(_MARK, False) and _table_exists(connection):
+    if connection.info.pop(_MARK, False) is True and _table_exists(connection):
         connection.exec_driver_sql(_BUMP)
 
 
