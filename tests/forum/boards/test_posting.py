@@ -14,9 +14,10 @@ from unittest import mock
 import pytest
 import sqlalchemy as sa
 
+from forum.accounts.models import User
 from forum.boards import posting
 from forum.boards.models import Board, Post, PostRevision, Thread
-from forum.database import Prepared, utcnow
+from forum.database import Prepared, WriteBeforeBegin, reads_first, start_writing, utcnow
 from forum.extensions import db
 from forum.permissions import PermissionDenied
 from forum.watching import BoardWatch, ThreadWatch
@@ -188,3 +189,28 @@ def test_a_reply_costs_a_fixed_number_of_statements(app, member, other_member, b
     expected = 10 if db.engine.dialect.name == "sqlite" else 2
     assert len(large) == expected, large
     assert not any("username_key IN" in statement for statement in large)
+
+
+def test_a_reads_first_view_reads_outside_a_transaction_then_writes_in_one(committed_app):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's: on PostgreSQL start_writing(keep_loaded=True) goes on as it was")
+    make_user("ann")
+    db.session.commit()
+
+    @reads_first
+    def view() -> None:
+        user = db.session.scalar(sa.select(User).where(User.username == "ann"))
+        driver = db.session.connection().connection.driver_connection
+        assert not driver.in_transaction  # the read began no transaction
+        with pytest.raises(WriteBeforeBegin):  # it would commit on its own
+            db.session.execute(sa.update(User).values(post_count=5))
+        start_writing(db.session, keep_loaded=True)
+        assert driver.in_transaction  # BEGIN IMMEDIATE, on the same connection
+        assert "post_count" in user.__dict__  # nothing was expired to be read again
+        db.session.execute(sa.update(User).values(post_count=7))
+        db.session.commit()
+
+    with committed_app.test_request_context("/", method="POST"):
+        view()
+    db.session.rollback()
+    assert db.session.scalar(sa.select(User.post_count).where(User.username == "ann")) == 7
