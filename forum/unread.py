@@ -68,45 +68,26 @@ def _mark_read(dialect: str) -> Prepared:
     # Built once per dialect (every post and many page views run it), values bound later,
     # and run on the driver's cursor: SQLAlchemy's execution cost more than SQLite's running
     # it (nothing listens for writes to read marks: see forum.database.Prepared).
-    return Prepared(
-        mark_read_insert(
-            dialect,
-            sa.bindparam("user_id", type_=sa.Integer),
-            sa.bindparam("thread_id", type_=sa.Integer),
-            sa.bindparam("number", type_=sa.Integer),
-            sa.bindparam("now", type_=UTCDateTime),
-        )
-    )
-
-
-def mark_read_insert(
-    dialect: str,
-    user_id: sa.ColumnElement,
-    thread_id: sa.ColumnElement,
-    number: sa.ColumnElement,
-    now: sa.ColumnElement,
-    only_after: sa.FromClause | None = None,
-) -> sa.Insert:
-    """Return mark_read's upsert for these values (bound parameters or columns); with
-    ``only_after`` (a new post's row, in the same statement, ``number`` one of its columns)
-    it writes only when that row exists."""
+    now = sa.bindparam("now", type_=UTCDateTime)
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ThreadRead)
-    names = ["user_id", "thread_id", "last_read_number", "updated_at"]
-    if only_after is None:
-        statement = insert.values(dict(zip(names, (user_id, thread_id, number, now), strict=True)))
-    else:
-        rows = sa.select(user_id, thread_id, number, now).select_from(only_after)
-        statement = insert.from_select(names, rows)
+    statement = insert.values(
+        user_id=sa.bindparam("user_id"),
+        thread_id=sa.bindparam("thread_id"),
+        last_read_number=sa.bindparam("number"),
+        updated_at=now,
+    )
     further = statement.excluded.last_read_number > ThreadRead.last_read_number
-    return statement.on_conflict_do_update(
-        index_elements=["user_id", "thread_id"],
-        set_={
-            "last_read_number": sa.case(
-                (further, statement.excluded.last_read_number),
-                else_=ThreadRead.last_read_number,
-            ),
-            "updated_at": now,
-        },
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=["user_id", "thread_id"],
+            set_={
+                "last_read_number": sa.case(
+                    (further, statement.excluded.last_read_number),
+                    else_=ThreadRead.last_read_number,
+                ),
+                "updated_at": now,
+            },
+        )
     )
 
 

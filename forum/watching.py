@@ -68,34 +68,18 @@ def _watch_on_post(dialect: str) -> Prepared:
     # Built once per dialect (every post runs it), with the values bound at execution, and
     # run on the driver's cursor: SQLAlchemy's execution cost more than SQLite's running it
     # (nothing listens for writes to watches: see forum.database.Prepared).
-    return Prepared(
-        watch_on_post_insert(
-            dialect,
-            sa.bindparam("thread_id", type_=sa.Integer),
-            sa.bindparam("user_id", type_=sa.Integer),
-            sa.bindparam("now", type_=UTCDateTime),
-        )
-    )
-
-
-def watch_on_post_insert(
-    dialect: str,
-    thread_id: sa.ColumnElement,
-    user_id: sa.ColumnElement,
-    now: sa.ColumnElement,
-    only_after: sa.FromClause | None = None,
-) -> sa.Insert:
-    """Return watch_on_post's INSERT for these values (bound parameters or columns); with
-    ``only_after`` (a new post's row, in the same statement) it inserts only when that row
-    exists."""
+    user_id = sa.bindparam("user_id", type_=sa.Integer)
     opted_out = sa.exists().where(
         NotificationSettings.user_id == user_id, NotificationSettings.watch_on_post.is_(False)
     )
-    rows = sa.select(thread_id, user_id, sa.true(), now).where(~opted_out)
-    if only_after is not None:
-        rows = rows.select_from(only_after)
+    rows = sa.select(
+        sa.bindparam("thread_id", type_=sa.Integer),
+        user_id,
+        sa.true(),
+        sa.bindparam("now", type_=UTCDateTime),
+    ).where(~opted_out)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
+    return Prepared(
         insert(ThreadWatch)
         .from_select(["thread_id", "user_id", "watching", "created_at"], rows)
         .on_conflict_do_nothing()

@@ -38,7 +38,12 @@ from forum.permissions import (
     ensure_can_reply,
 )
 from forum.search import generation
-from forum.search.index import index_post, new_post_params, postgresql_insert_values
+from forum.search.index import (
+    TEXT_SEARCH_CONFIG,
+    index_post,
+    new_post_params,
+    postgresql_insert_values,
+)
 
 MIN_TITLE_CHARS = 3
 MAX_TITLE_CHARS = 200
@@ -182,22 +187,17 @@ _ADD_FIRST_REVISION = Prepared(
 
 
 @functools.cache
-def _searchable_posts() -> sa.TableClause:
+def _add_post_statement(dialect: str) -> sa.Insert:
+    """The INSERT of a post, returning its id; on PostgreSQL it indexes the post too."""
+    if dialect != "postgresql":
+        return sa.insert(_posts).returning(_posts.c.id)
     # search_vector and search_text are outside the ORM metadata (forum.search.schema).
-    return sa.table(
+    posts = sa.table(
         "posts",
         *(sa.column(column.name, column.type) for column in _posts.c),
         sa.column("search_vector"),
         sa.column("search_text"),
     )
-
-
-@functools.cache
-def _add_post_statement(dialect: str) -> sa.Insert:
-    """The INSERT of a post, returning its id; on PostgreSQL it indexes the post too."""
-    if dialect != "postgresql":
-        return sa.insert(_posts).returning(_posts.c.id)
-    posts = _searchable_posts()
     return sa.insert(posts).values(postgresql_insert_values()).returning(posts.c.id)
 
 
@@ -319,9 +319,9 @@ _NEW_POST_COLUMNS = [c.name for c in _posts.c if c.name not in ("id", "number")]
 
 def _reply_allowed(thread: Any, author: Any) -> list[sa.ColumnElement[bool]]:
     """The conditions under which a reply's INSERT writes its post, on the rows of the thread
-    and the author as they are under the write lock (``thread`` and ``author``: their
-    tables, or CTEs with their columns): what ensure_can_post and _refuse_changed_thread
-    check, so that a refused reply writes nothing (_explain_refusal says which refusal)."""
+    and the author (their tables) as they are under the write lock: what ensure_can_post
+    and _refuse_changed_thread check, so that a refused reply writes nothing
+    (_explain_refusal then says which refusal). _REPLY_POSTGRESQL writes them out too."""
     now = sa.bindparam("reply_now", type_=UTCDateTime)
     return [
         thread.c.board_id == sa.bindparam("reply_board_id", type_=sa.Integer),
@@ -459,19 +459,28 @@ def _add_reply_postgresql(
     """Write a reply and everything that goes with it in one statement (PostgreSQL: each
     statement is a round trip); return it, or None when it wrote nothing (a used
     submission key, a refusal). What the statement does, and in which order, is
-    _reply_postgresql's."""
+    _REPLY_POSTGRESQL's."""
     values = _post_values(author, thread, body, submission_key, quoted_post_id, now)
+    search = new_post_params(None, body.text)
     params = {
-        **{f"new_{name}": value for name, value in values.items()},
-        **_reply_allowed_params(author, thread, now),
-        **new_post_params(None, body.text),
+        "thread_id": thread.id,
+        "author_id": author.id,
+        "body_source": body.source,
+        "body_html": body.html,
+        "quoted_post_id": quoted_post_id,
+        "submission_key": values["submission_key"],
+        "now": now,
+        "board_id": thread.board_id,
+        "by_moderator": author.is_moderator,
+        "search_title": search["search_title"],
+        "search_body": search["search_body"],
         "notified_directly": notified_directly,
         "post_key_prefix": fanout.post_key(""),
         "reply_kind": fanout.NotificationKind.REPLY.value,
         "pending": fanout.EmailState.PENDING.value,
     }
     connection = session.connection()
-    post_id, number = connection.execute(_reply_postgresql(), params).one()
+    post_id, number = connection.execute(_REPLY_POSTGRESQL, params).one()
     if post_id is None:
         return None
     # The statement incremented the search generation (a commit's own increment is one more
@@ -480,182 +489,86 @@ def _add_reply_postgresql(
     return _as_persistent(session, Post(id=post_id, number=number, **values))
 
 
-@functools.cache
-def _reply_postgresql() -> sa.Select:
-    """A reply in one statement: data-modifying CTEs, each a statement _add_reply runs.
-
-    1. ``locked_thread`` then ``locked_author``: the thread's row and the author's, locked
-       in this order (FOR UPDATE: a concurrent writer's change is waited for, and read).
-    2. ``new_post``: the post, numbered, and its search entry, unless the reply is refused
-       (_reply_allowed) or the author's submission key was used before (ON CONFLICT DO
-       NOTHING: a copy racing this one waits for it to commit, then meets its row).
-       Everything below reads ``new_post``: a left-out post writes nothing at all.
-    3. ``counted_thread``, ``revision``, ``counted_author`` then ``counted_board`` (the
-       board's row locked after the author's, as _add_reply locks them): the thread's number
-       and counters, the revision, the author's and the board's counters.
-    4. ``watch``, ``read_mark``, ``notified``: as watching.watch_on_post, unread.mark_read
-       and the watchers' fan-out of fanout.post_created (the members it names directly are
-       left to post_created, which notifies them next).
-    5. ``search_changed``: the search generation's increment (forum.search.generation), which
-       the commit would otherwise run.
-    It returns the post's id and number (NULLs when it wrote nothing).
-    """
-    # Its parameters are named unlike any column: SQLAlchemy takes a parameter named as a
-    # column of an INSERT or UPDATE it runs for that column's value, CTEs included.
-    thread_id = sa.bindparam("new_thread_id", type_=sa.Integer)
-    author_id = sa.bindparam("new_author_id", type_=sa.Integer)
-    locked_thread = (
-        sa.select(
-            (_threads.c.post_number_seq + 1).label("number"),
-            _threads.c.board_id,
-            _threads.c.removed_at,
-            _threads.c.locked,
-        )
-        .where(_threads.c.id == thread_id)
-        .with_for_update()
-        .cte("locked_thread")
-    )
-    locked_author = (
-        sa.select(_users.c.banned_at, _users.c.suspended_until)
-        # Reading locked_thread first makes the thread's row locked before the author's.
-        .where(_users.c.id == author_id, sa.exists(sa.select(locked_thread.c.number)))
-        .with_for_update()
-        .cte("locked_author")
-    )
-    posts = _searchable_posts()
-    columns = {
-        name: sa.bindparam(f"new_{name}", type_=_posts.c[name].type) for name in _NEW_POST_COLUMNS
-    }
-    columns["thread_id"], columns["author_id"] = thread_id, author_id
-    columns["number"] = locked_thread.c.number
-    columns.update(postgresql_insert_values())
-    rows = (
-        sa.select(*columns.values())
-        .select_from(locked_thread.join(locked_author, sa.true()))
-        .where(*_reply_allowed(locked_thread, locked_author))
-    )
-    new_post = (
-        postgresql.insert(posts)
-        .from_select(list(columns), rows)
-        .on_conflict_do_nothing(index_elements=["author_id", "submission_key"])
-        .returning(posts.c.id, posts.c.number, posts.c.thread_id, posts.c.author_id)
-        .cte("new_post")
-    )
-    now = columns["created_at"]
-    counted_thread = (
-        sa.update(_threads)
-        .where(_threads.c.id == new_post.c.thread_id)
-        .values(
-            post_number_seq=new_post.c.number,
-            reply_count=_threads.c.reply_count + 1,
-            last_post_at=now,
-            last_post_author_id=author_id,
-        )
-        .cte("counted_thread")
-    )
-    revision_rows = sa.select(
-        new_post.c.id,
-        sa.literal_column("1", sa.Integer),
-        sa.null(),
-        columns["body_source"],
-        columns["body_html"],
-        author_id,
-        sa.false(),
-        sa.literal_column("''", sa.String),
-        now,
-    )
-    revision = (
-        sa.insert(_revisions)
-        .from_select(
-            [
-                "post_id",
-                "number",
-                "title",
-                "body_source",
-                "body_html",
-                "editor_id",
-                "by_moderator",
-                "reason",
-                "created_at",
-            ],
-            revision_rows,
-        )  # fmt: skip
-        .cte("revision")
-    )
-    counted_author = (
-        sa.update(_users)
-        .where(_users.c.id == new_post.c.author_id)
-        .values(post_count=_users.c.post_count + 1)
-        .returning(_users.c.id)
-        .cte("counted_author")
-    )
-    newer = sa.or_(_boards.c.last_post_at.is_(None), _boards.c.last_post_at <= now)
-    counted_board = (
-        sa.update(_boards)
-        .where(
-            _boards.c.id == locked_thread.c.board_id,
-            sa.exists(sa.select(new_post.c.id)),
-            # Reading counted_author makes the author's row counted before the board's.
-            sa.exists(sa.select(counted_author.c.id)),
-        )
-        .values(
-            post_count=_boards.c.post_count + 1,
-            last_post_at=sa.case((newer, now), else_=_boards.c.last_post_at),
-            last_thread_id=sa.case((newer, thread_id), else_=_boards.c.last_thread_id),
-        )
-        .returning(_boards.c.id)
-        .cte("counted_board")
-    )
-    watch = watching.watch_on_post_insert(
-        "postgresql", thread_id, author_id, now, only_after=new_post
-    ).cte("watch")
-    read_mark = unread.mark_read_insert(
-        "postgresql", author_id, thread_id, new_post.c.number, now, only_after=new_post
-    ).cte("read_mark")
-    board_id = sa.select(locked_thread.c.board_id).scalar_subquery()
-    moderators_only = (
-        sa.select(_boards.c.moderators_only).where(_boards.c.id == board_id).scalar_subquery()
-    )
-    notification = fanout.Notification.__table__.c
-    notification_values = {
-        "kind": sa.bindparam("reply_kind", type_=notification.kind.type),
-        "actor_id": author_id,
-        "post_id": new_post.c.id,
-        "thread_id": thread_id,
-        "count": sa.literal_column("1", sa.Integer),
-        "detail": sa.null(),
-        "link": sa.null(),
-        # fanout.post_key(the post's id): its prefix is bound (post_key("")).
-        "dedupe_key": sa.bindparam("post_key_prefix", type_=sa.String)
-        + sa.cast(new_post.c.id, sa.String),
-        "created_at": now,
-        "updated_at": now,
-        "email_state": sa.bindparam("pending", type_=notification.email_state.type),
-    }
-    notified = fanout.watchers_insert(
-        "postgresql",
-        watching.thread_watchers(thread_id, board_id),
-        notification_values,
-        moderators_only,
-        only_after=new_post,
-        notified_directly=sa.bindparam("notified_directly", type_=postgresql.ARRAY(sa.Integer)),
-    ).cte("notified")
-    # Last, after every other row lock, as a commit's own increment comes last (it locks the
-    # one row every change to searchable content increments: forum.search.generation).
-    search_changed = (
-        generation.increment_statement()
-        .where(sa.exists(sa.select(counted_board.c.id)))
-        .cte("search_changed")
-    )
-    return (
-        sa.select(new_post.c.id, new_post.c.number)
-        .select_from(
-            locked_thread.outerjoin(new_post, sa.true())
-            .outerjoin(counted_author, sa.true())
-            .outerjoin(counted_board, sa.true())
-        )
-        .add_cte(counted_thread, revision, watch, read_mark, notified, search_changed)
-    )
+# A reply in one statement of data-modifying CTEs, each what _add_reply runs on SQLite:
+#   t, a: the thread's row and the author's, locked in this order (FOR UPDATE: a concurrent
+#      writer's change is waited for, then read; a reads t first).
+#   p: the post, numbered, and its search entry (as forum.search.index indexes it), unless
+#      the reply is refused (as _reply_allowed: a moved, removed or locked thread, a banned
+#      or suspended author) or the author's submission key was used before (ON CONFLICT DO
+#      NOTHING: a copy racing this one waits for it to commit, then meets its row). Its
+#      constant columns are _post_values's. Everything after reads p: a post left out
+#      writes nothing at all.
+#   ct, r, ca, cb: the thread's number and counters, the revision, the author's and the
+#      board's counters (the board's row after the author's: cb reads ca).
+#   w, rm, n: as watching.watch_on_post, unread.mark_read, and the watchers' fan-out of
+#      fanout.post_created (watching.thread_watchers, leaving out the author, banned members,
+#      all but staff on a moderators-only board, and the members the post names, whom
+#      post_created notifies next).
+#   g: the search generation's increment (forum.search.generation), last (it reads cb).
+# Written out rather than built: psycopg converts the parameters of a statement over 4,096
+# characters anew each time (built, this one had 6,500), which cost more than SQLAlchemy's
+# execution of it. Only constants are formatted into it, never a value.
+_STAFF_ROLES = ", ".join(f"'{role}'" for role in fanout.STAFF_ROLES)
+_REPLY_POSTGRESQL = sa.text(
+    f"""WITH t AS (
+SELECT post_number_seq + 1 AS number, board_id, removed_at, locked FROM threads
+WHERE id = :thread_id FOR UPDATE),
+a AS (SELECT banned_at, suspended_until FROM users
+WHERE id = :author_id AND EXISTS (SELECT FROM t) FOR UPDATE),
+p AS (INSERT INTO posts (thread_id, author_id, number, body_source, body_html, quoted_post_id,
+submission_key, created_at, edited_by_moderator, revision_count, kudos_count, search_vector,
+search_text)
+SELECT :thread_id, :author_id, t.number, :body_source, :body_html, :quoted_post_id,
+:submission_key, :now, false, 1, 0,
+setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', :search_title), 'A')
+|| setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', :search_body), 'B'), :search_body
+FROM t, a
+WHERE t.board_id = :board_id AND t.removed_at IS NULL AND (NOT t.locked OR :by_moderator)
+AND a.banned_at IS NULL AND (a.suspended_until IS NULL OR a.suspended_until <= :now)
+ON CONFLICT (author_id, submission_key) DO NOTHING
+RETURNING id, number),
+ct AS (UPDATE threads SET post_number_seq = p.number, reply_count = reply_count + 1,
+last_post_at = :now, last_post_author_id = :author_id FROM p WHERE threads.id = :thread_id),
+r AS (INSERT INTO post_revisions (post_id, number, body_source, body_html, editor_id,
+by_moderator, reason, created_at)
+SELECT p.id, 1, :body_source, :body_html, :author_id, false, '', :now FROM p),
+ca AS (UPDATE users SET post_count = post_count + 1 FROM p WHERE users.id = :author_id
+RETURNING users.id),
+cb AS (UPDATE boards SET post_count = post_count + 1,
+last_post_at = CASE WHEN last_post_at IS NULL OR last_post_at <= :now THEN :now
+ELSE last_post_at END,
+last_thread_id = CASE WHEN last_post_at IS NULL OR last_post_at <= :now THEN :thread_id
+ELSE last_thread_id END
+FROM t WHERE boards.id = t.board_id AND EXISTS (SELECT FROM p) AND EXISTS (SELECT FROM ca)
+RETURNING boards.id),
+w AS (INSERT INTO thread_watches (thread_id, user_id, watching, created_at)
+SELECT :thread_id, :author_id, true, :now FROM p WHERE NOT EXISTS (
+SELECT FROM notification_settings WHERE user_id = :author_id AND watch_on_post IS false)
+ON CONFLICT DO NOTHING),
+rm AS (INSERT INTO thread_reads (user_id, thread_id, last_read_number, updated_at)
+SELECT :author_id, :thread_id, p.number, :now FROM p
+ON CONFLICT (user_id, thread_id) DO UPDATE SET
+last_read_number = GREATEST(thread_reads.last_read_number, excluded.last_read_number),
+updated_at = :now),
+n AS (INSERT INTO notifications (recipient_id, kind, actor_id, post_id, thread_id, count,
+dedupe_key, created_at, updated_at, email_state)
+SELECT wr.user_id, :reply_kind, :author_id, p.id, :thread_id, 1,
+CAST(:post_key_prefix AS TEXT) || p.id, :now, :now, :pending
+FROM (SELECT user_id FROM thread_watches WHERE thread_id = :thread_id AND watching IS true
+UNION SELECT bw.user_id FROM board_watches bw JOIN t ON bw.board_id = t.board_id
+WHERE NOT EXISTS (SELECT FROM thread_watches tw WHERE tw.thread_id = :thread_id
+AND tw.user_id = bw.user_id AND tw.watching IS false)) wr
+JOIN users u ON u.id = wr.user_id CROSS JOIN p CROSS JOIN t JOIN boards b ON b.id = t.board_id
+WHERE wr.user_id <> :author_id AND u.banned_at IS NULL
+AND (NOT b.moderators_only OR u.role IN ({_STAFF_ROLES}))
+AND wr.user_id <> ALL(CAST(:notified_directly AS INTEGER[]))
+ON CONFLICT DO NOTHING),
+g AS ({generation.INCREMENT} AND EXISTS (SELECT FROM cb))
+SELECT p.id, p.number FROM t LEFT JOIN p ON true LEFT JOIN ca ON true LEFT JOIN cb ON true"""  # noqa: S608 - constants only
+).bindparams(
+    sa.bindparam("now", type_=UTCDateTime),
+    sa.bindparam("by_moderator", type_=sa.Boolean),
+)
 
 
 def _explain_refusal(session: Session, author: User, thread: Thread, now: datetime) -> None:

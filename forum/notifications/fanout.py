@@ -145,49 +145,22 @@ def _watchers_statement(dialect: str, watchers: str, moderators_only: bool) -> P
     found = (
         thread_watchers(thread_id, board_id) if watchers == "thread" else board_watchers(board_id)
     )
+    names = list(_row(0, NotificationKind.REPLY, utcnow()))
     values = {
         name: sa.bindparam(name, type_=_ROW_TYPES.get(name, Notification.__table__.c[name].type))
-        for name in _row(0, NotificationKind.REPLY, utcnow())
-        if name != "recipient_id"
+        for name in names
     }
-    return Prepared(watchers_insert(dialect, found, values, moderators_only))
-
-
-def watchers_insert(
-    dialect: str,
-    found: sa.Subquery,
-    values: dict[str, Any],
-    moderators_only: bool | sa.ColumnElement,
-    only_after: sa.FromClause | None = None,
-    notified_directly: sa.ColumnElement | None = None,
-) -> sa.Insert:
-    """Return the INSERT … SELECT of a notification for each of the watchers ``found`` (a
-    subquery of ``user_id``): ``values`` gives every other column of the row (bound values or
-    column expressions), the actor (``actor_id``) and banned members are left out, and on a
-    moderators-only board (``moderators_only``: a flag, or a boolean column) so is everyone
-    but staff. With ``only_after`` (a new post's row, in the same statement) it inserts only
-    when that row exists; ``notified_directly`` (an array of ids) leaves out the members the
-    post notifies directly (quoted, mentioned), whose notification comes after it."""
-    names = list(_row(0, NotificationKind.REPLY, utcnow()))
-    columns = {**values, "recipient_id": found.c.user_id}
-    joined = found.join(User, User.id == found.c.user_id)
-    if only_after is not None:
-        joined = joined.join(only_after, sa.true())
+    values["recipient_id"] = found.c.user_id
     select = (
-        sa.select(*(columns[name] for name in names))
-        .select_from(joined)
-        .where(found.c.user_id != columns["actor_id"], User.banned_at.is_(None))
+        sa.select(*(values[name] for name in names))
+        .select_from(found.join(User, User.id == found.c.user_id))
+        .where(found.c.user_id != values["actor_id"], User.banned_at.is_(None))
     )
-    # Not IN (...): its list is expanded at execution, which Prepared does not do.
-    staff = sa.or_(*(User.role == role for role in STAFF_ROLES))
-    if moderators_only is True:
-        select = select.where(staff)
-    elif moderators_only is not False:
-        select = select.where(sa.or_(~moderators_only, staff))
-    if notified_directly is not None:
-        select = select.where(found.c.user_id != sa.func.all(notified_directly))
+    if moderators_only:
+        # Not IN (...): its list is expanded at execution, which Prepared does not do.
+        select = select.where(sa.or_(*(User.role == role for role in STAFF_ROLES)))
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Notification).from_select(names, select).on_conflict_do_nothing()
+    return Prepared(insert(Notification).from_select(names, select).on_conflict_do_nothing())
 
 
 def directly_notified(
@@ -212,8 +185,9 @@ def post_created(
 
     Quoted author, then mentioned members, then watchers of the thread (replies) or of the
     board (new threads); each at most once, never the post's author. ``watchers_notified``:
-    the statement that wrote the post notified the watchers already (leaving out the
-    members ``directly_notified`` names), and only those named remain.
+    the statement that wrote the post notified the watchers already, leaving out the
+    members ``directly_notified`` names, and only those named remain (a reply on
+    PostgreSQL: forum.boards.posting).
     """
     now = utcnow()
     direct = [(NotificationKind.QUOTE, [quoted_author] if quoted_author else [])]

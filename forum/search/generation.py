@@ -30,7 +30,6 @@ from sqlalchemy.pool import Pool
 _MARK = "townhall_search_changed"
 _EXISTS = "townhall_search_generation_exists"
 _DDL = re.compile(r"^\s*(CREATE|DROP|ALTER)\b", re.IGNORECASE)
-_BUMP = "UPDATE search_generation SET value = value + 1 WHERE id = 1"
 _READ = sa.text("SELECT value FROM search_generation WHERE id = 1")
 
 # What search results read and filter by (forum.search.service): a change to one of these
@@ -134,20 +133,15 @@ def has_uncommitted_changes(connection: Connection) -> bool:
     return bool(connection.info.get(_MARK))
 
 
-# The generation's row, for a statement that increments it itself (increment_in).
-_GENERATION = sa.table("search_generation", sa.column("id"), sa.column("value"))
+# The increment, for a statement that increments the generation itself (a CTE of it, with
+# conditions added after this WHERE); it calls ``incremented`` after it ran.
+INCREMENT = "UPDATE search_generation SET value = value + 1 WHERE id = 1"
 _INCREMENTED = "incremented"
-
-
-def increment_statement() -> sa.Update:
-    """Return the UPDATE that increments the generation, to run inside a statement that
-    changes searchable content (a CTE of it); then call ``incremented`` after it ran."""
-    return _GENERATION.update().where(_GENERATION.c.id == 1).values(value=_GENERATION.c.value + 1)
 
 
 def incremented(connection: Connection) -> None:
     """Record that this transaction's own statement incremented the generation (with
-    ``increment_statement``): its commit then does not again. Its changes stay uncommitted
+    ``INCREMENT``): its commit then does not again. Its changes stay uncommitted
     changes (has_uncommitted_changes) until then."""
     connection.info[_MARK] = _INCREMENTED
 
@@ -185,7 +179,7 @@ def _notice(
 @event.listens_for(Engine, "commit")
 def _increment(connection: Connection) -> None:
     if connection.info.pop(_MARK, False) is True and _table_exists(connection):
-        connection.exec_driver_sql(_BUMP)
+        connection.exec_driver_sql(INCREMENT)
 
 
 @event.listens_for(Engine, "rollback")

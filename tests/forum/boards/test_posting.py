@@ -214,3 +214,14 @@ def test_a_reads_first_view_reads_outside_a_transaction_then_writes_in_one(commi
         view()
     db.session.rollback()
     assert db.session.scalar(sa.select(User.post_count).where(User.username == "ann")) == 7
+
+
+def test_the_reply_statement_stays_short_enough_for_psycopg_to_convert_it_once(app):
+    # psycopg converts a statement's parameters anew each time when it is over this length:
+    # written out, the reply's one statement stays under it (see _REPLY_POSTGRESQL).
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's statement")
+    from psycopg import _queries
+
+    compiled = str(posting._REPLY_POSTGRESQL.compile(dialect=db.engine.dialect))
+    assert len(compiled.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
