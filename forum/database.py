@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections import namedtuple
@@ -71,7 +72,11 @@ WAL_CHECKPOINT_PAGES = 10_000
 BUSY_TIMEOUT_SECONDS = 10
 
 
-def configure_sqlite(engine: Engine, writes_expected: Callable[[], bool] = lambda: False) -> None:
+def configure_sqlite(
+    engine: Engine,
+    writes_expected: Callable[[], bool] = lambda: False,
+    reads_before_writing: Callable[[], bool] = lambda: False,
+) -> None:
     """Make SQLite behave like a real transactional database.
 
     pysqlite defers BEGIN and so breaks SAVEPOINT; SQLAlchemy's documented fix is to take
@@ -83,6 +88,12 @@ def configure_sqlite(engine: Engine, writes_expected: Callable[[], bool] = lambd
     So when ``writes_expected()`` says the transaction will write (the factory answers for
     the current request), it begins with BEGIN IMMEDIATE: it takes the write lock first and
     concurrent writers wait for each other instead of failing.
+
+    When ``reads_before_writing()`` says the transaction reads first and then writes (a
+    ``reads_first`` view's), it begins without BEGIN: its reads run in SQLite's autocommit,
+    each its own snapshot, and ``start_writing`` begins the write transaction on the same
+    connection (one transaction instead of a read one and a write one). A statement that
+    writes before that is refused (it would commit on its own).
     """
 
     @event.listens_for(engine, "connect")
@@ -103,14 +114,56 @@ def configure_sqlite(engine: Engine, writes_expected: Callable[[], bool] = lambd
         # begins a transaction, and SQLAlchemy's execution of a one-word statement cost more
         # than SQLite's. A busy database still raises SQLAlchemy's OperationalError.
         driver = connection.connection.driver_connection
-        statement = "BEGIN IMMEDIATE" if writes_expected() else "BEGIN"
-        try:
-            if statement == "BEGIN":
-                driver.execute(statement)
-            else:
-                _begin_writing(driver)
-        except sqlite3.Error as error:
-            raise sa.exc.DBAPIError.instance(statement, (), error, sqlite3.Error) from error
+        if writes_expected():
+            begin_writing(driver)
+        elif reads_before_writing():
+            connection.info[_READS_BEFORE_BEGIN] = True
+        else:
+            try:
+                driver.execute("BEGIN")
+            except sqlite3.Error as error:
+                raise sa.exc.DBAPIError.instance("BEGIN", (), error, sqlite3.Error) from error
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_writes_before_begin(
+        connection: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: Any
+    ) -> None:
+        if connection.info.get(_READS_BEFORE_BEGIN) and not _PLAIN_READ.match(statement):
+            raise WriteBeforeBegin(
+                f"a reads_first view must call start_writing() before it writes: {statement[:80]}"
+            )
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _forget_reads_before_begin(connection: Any) -> None:
+        if not connection.invalidated:
+            connection.info.pop(_READS_BEFORE_BEGIN, None)
+
+    @event.listens_for(engine, "reset")
+    def _forget_on_return(_dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
+        record.info.pop(_READS_BEFORE_BEGIN, None)
+
+
+# Marks a connection whose transaction has not sent BEGIN yet (configure_sqlite).
+_READS_BEFORE_BEGIN = "townhall_reads_before_begin"
+
+
+# What a reads_first view may run before start_writing: a SELECT.
+_PLAIN_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+
+
+class WriteBeforeBegin(RuntimeError):
+    """A ``reads_first`` view wrote before ``start_writing`` (on SQLite it would commit on its
+    own, outside the request's transaction)."""
+
+
+def begin_writing(driver: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE on SQLite's connection (see _begin_writing), raising SQLAlchemy's
+    OperationalError for a database that stays busy."""
+    try:
+        _begin_writing(driver)
+    except sqlite3.Error as error:
+        raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", (), error, sqlite3.Error) from error
 
 
 def _begin_writing(driver: sqlite3.Connection) -> None:
@@ -294,11 +347,17 @@ def start_writing(session: Any, keep_loaded: bool = False) -> None:
         if not keep_loaded:
             plain.rollback()
         elif plain.get_bind().dialect.name == "sqlite":
-            expire, plain.expire_on_commit = plain.expire_on_commit, False
-            try:
-                plain.commit()
-            finally:
-                plain.expire_on_commit = expire
+            connection = plain.connection()
+            if connection.info.pop(_READS_BEFORE_BEGIN, False):
+                # Its reads ran without BEGIN (configure_sqlite): the write transaction
+                # begins on the same connection, with nothing to end or expire.
+                begin_writing(connection.connection.driver_connection)
+            else:
+                expire, plain.expire_on_commit = plain.expire_on_commit, False
+                try:
+                    plain.commit()
+                finally:
+                    plain.expire_on_commit = expire
     if has_request_context():
         g.writes_expected = True
 
@@ -315,6 +374,7 @@ def reads_first(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         g.writes_expected = False
+        g.reads_first = True
         return view(*args, **kwargs)
 
     return wrapper

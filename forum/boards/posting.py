@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,7 +37,13 @@ from forum.permissions import (
     ensure_can_post,
     ensure_can_reply,
 )
-from forum.search.index import index_post, new_post_params, postgresql_insert_values
+from forum.search import generation
+from forum.search.index import (
+    TEXT_SEARCH_CONFIG,
+    index_post,
+    new_post_params,
+    postgresql_insert_values,
+)
 
 MIN_TITLE_CHARS = 3
 MAX_TITLE_CHARS = 200
@@ -195,11 +202,7 @@ def _add_post_statement(dialect: str) -> sa.Insert:
 
 
 def _once(
-    session: Session,
-    author: User,
-    submission_key: str | None,
-    write: Callable[[], Post],
-    flushes: bool = True,
+    session: Session, author: User, submission_key: str | None, write: Callable[[], Post]
 ) -> tuple[Post, bool]:
     """Return (the post ``write()`` made, True), or (the earlier post, False) when the same
     submission won a race.
@@ -207,14 +210,11 @@ def _once(
     A form sent twice at once (a double click, a retry racing the original) passes the
     earlier-submission check twice before either commits; the unique key on (author,
     submission key) stops the second post. Its writes are undone to a savepoint and it
-    answers with the post the first one made, instead of failing.
-
-    When ``write()`` flushes no ORM object (``flushes`` false: a reply's writes are all
-    statements), the savepoint is the connection's own: the session's (which also tracks
-    the objects a rollback to it must forget) cost more than a reply's statements.
+    answers with the post the first one made, instead of failing. (A reply needs none of
+    this: its post's INSERT leaves a used key out, see _add_reply.)
     """
     try:
-        with session.begin_nested() if flushes else session.connection().begin_nested():
+        with session.begin_nested():
             return write(), True
     except IntegrityError:
         earlier = _find_resubmission(session, author, submission_key)
@@ -223,56 +223,50 @@ def _once(
         return earlier, False
 
 
-def _next_post_number(
-    session: Session, author: User, thread: Thread, replied_at: datetime | None
-) -> tuple[int, int]:
-    """Return (the next post number, the thread's board id), holding the thread's row lock.
-
-    One UPDATE both locks the thread row and hands out the number, so two replies arriving
-    together get consecutive numbers instead of the same one; for a reply (``replied_at``)
-    it counts the reply and its time too. It also reads the thread as it is once locked: a
-    moderator may have locked, removed or moved it since the page loaded.
-    Raises PermissionDenied when the thread was locked or removed meanwhile, or moved to a
-    board the author cannot see.
-    """
-    connection = session.connection()
-    if replied_at is None:
-        taken = _TAKE_NUMBER.first(connection, {"thread_id": thread.id})
-    else:
-        taken = _TAKE_REPLY_NUMBER.first(
-            connection, {"thread_id": thread.id, "now": replied_at, "replier_id": author.id}
-        )
-    number, board_id, removed_at, locked = taken  # (threads are never deleted: a row)
-    if board_id != thread.board_id:
-        # Moved meanwhile: the board the caller loaded is stale (its visibility, and the
-        # board notifications are checked against). Read the thread's board again.
-        session.expire(thread, ["board_id", "board"])
-        if not can_see_board(author, thread.board):
-            raise PermissionDenied("This thread was moved; no new replies can be posted.")
-    if number > 1 and removed_at is not None:
-        raise PermissionDenied("This thread was removed; no new replies can be posted.")
-    if number > 1 and locked and not author.is_moderator:
-        raise PermissionDenied("This thread is locked; no new replies can be posted.")
+def _first_post_number(session: Session, thread: Thread) -> tuple[int, int]:
+    """Return (the thread's first post number, its board id), holding the thread's row lock
+    (one UPDATE both locks the row and hands out the number)."""
+    taken = _TAKE_NUMBER.first(session.connection(), {"thread_id": thread.id})
+    number, board_id, _removed_at, _locked = taken  # (threads are never deleted: a row)
     return number, board_id
 
 
-def _add_post(
+def _add_first_post(
     session: Session,
     author: User,
     thread: Thread,
     body: Body,
     submission_key: str | None,
-    quoted_post_id: int | None = None,
-    title: str | None = None,
-    reply: bool = False,
+    title: str,
 ) -> Post:
+    """Write a new thread's first post and everything that goes with it; return it."""
     now = utcnow()
-    number, board_id = _next_post_number(session, author, thread, now if reply else None)
-    # Every column, so that the Post made below is the row as stored (nothing to reload).
-    values = {
+    number, board_id = _first_post_number(session, thread)
+    values = _post_values(author, thread, body, submission_key, None, now)
+    values["number"] = number
+    connection = session.connection()
+    dialect = connection.dialect.name
+    # Inserted with Core rather than by a flush of the unit of work (which cost more than the
+    # statement). It goes through the engine's execution, so the search generation sees it.
+    params = {**values, **new_post_params(title, body.text)} if dialect == "postgresql" else values
+    post_id = connection.execute(_add_post_statement(dialect), params).scalar_one()
+    post = Post(id=post_id, **values)
+    _record_new_post(session, author, thread, post, board_id, body, title, now)
+    return _as_persistent(session, post)
+
+
+def _post_values(
+    author: User,
+    thread: Thread,
+    body: Body,
+    submission_key: str | None,
+    quoted_post_id: int | None,
+    now: datetime,
+) -> dict[str, object]:
+    """A new post's every column but its id and number, as stored (nothing to reload)."""
+    return {
         "thread_id": thread.id,
         "author_id": author.id,
-        "number": number,
         "body_source": body.source,
         "body_html": body.html,
         "quoted_post_id": quoted_post_id,
@@ -287,18 +281,146 @@ def _add_post(
         "removed_by_id": None,
         "removal_reason": None,
     }
+
+
+def _refuse_changed_thread(
+    session: Session,
+    author: User,
+    thread: Thread,
+    board_id: int,
+    removed_at: datetime | None,
+    locked: bool,
+) -> None:
+    """Raise PermissionDenied when the thread, as read once its row was locked, was removed,
+    locked, or moved to a board the author cannot see since the request loaded it."""
+    if board_id != thread.board_id:
+        # Moved meanwhile: the board the caller loaded is stale (its visibility, and the
+        # board notifications are checked against). Read the thread's board again.
+        session.expire(thread, ["board_id", "board"])
+        if not can_see_board(author, thread.board):
+            raise PermissionDenied("This thread was moved; no new replies can be posted.")
+    if removed_at is not None:
+        raise PermissionDenied("This thread was removed; no new replies can be posted.")
+    if locked and not author.is_moderator:
+        raise PermissionDenied("This thread is locked; no new replies can be posted.")
+
+
+def _as_persistent(session: Session, post: Post) -> Post:
+    # The caller gets the Post as a flush would have left it: made from the values stored,
+    # and put in the session as persistent (SQLAlchemy's public way for an object whose row
+    # exists), so that its relationships load as any other's.
+    make_transient_to_detached(post)
+    session.add(post)
+    return post
+
+
+_NEW_POST_COLUMNS = [c.name for c in _posts.c if c.name not in ("id", "number")]
+
+
+def _reply_allowed(thread: Any, author: Any) -> list[sa.ColumnElement[bool]]:
+    """The conditions under which a reply's INSERT writes its post, on the rows of the thread
+    and the author (their tables) as they are under the write lock: what ensure_can_post
+    and _refuse_changed_thread check, so that a refused reply writes nothing
+    (_explain_refusal then says which refusal). _REPLY_POSTGRESQL writes them out too."""
+    now = sa.bindparam("reply_now", type_=UTCDateTime)
+    return [
+        thread.c.board_id == sa.bindparam("reply_board_id", type_=sa.Integer),
+        thread.c.removed_at.is_(None),
+        sa.or_(~thread.c.locked, sa.bindparam("reply_by_moderator", type_=sa.Boolean)),
+        author.c.banned_at.is_(None),
+        sa.or_(author.c.suspended_until.is_(None), author.c.suspended_until <= now),
+    ]
+
+
+def _reply_allowed_params(author: User, thread: Thread, now: datetime) -> dict[str, object]:
+    return {
+        "reply_board_id": thread.board_id,
+        "reply_by_moderator": author.is_moderator,
+        "reply_now": now,
+    }
+
+
+@functools.cache
+def _insert_reply_sqlite() -> sa.Insert:
+    """The INSERT of a reply on SQLite, numbered from the thread's row in the same statement;
+    it writes nothing (returns no row) when the author's submission key was used before or
+    the reply is refused (_reply_allowed)."""
+    # Parameters named unlike any column: SQLAlchemy takes a parameter named as a column of
+    # the INSERT it runs for that column's value.
+    values = [sa.bindparam(f"new_{name}", type_=_posts.c[name].type) for name in _NEW_POST_COLUMNS]
+    author_id = sa.bindparam("new_author_id", type_=sa.Integer)
+    numbered = (
+        sa.select(*values, _threads.c.post_number_seq + 1)
+        .select_from(_threads.join(_users, _users.c.id == author_id))
+        .where(
+            _threads.c.id == sa.bindparam("new_thread_id", type_=sa.Integer),
+            *_reply_allowed(_threads, _users),
+        )
+    )
+    return (
+        sqlite.insert(_posts)
+        .from_select([*_NEW_POST_COLUMNS, "number"], numbered)
+        .on_conflict_do_nothing(index_elements=["author_id", "submission_key"])
+        .returning(_posts.c.id, _posts.c.number)
+    )
+
+
+def _add_reply(
+    session: Session,
+    author: User,
+    thread: Thread,
+    body: Body,
+    submission_key: str | None,
+    quoted_post_id: int | None,
+    notified_directly: list[int],
+    now: datetime,
+) -> Post | None:
+    """Write a reply and everything that goes with it, statement by statement (SQLite);
+    return it, or None when its INSERT wrote nothing (a used submission key, a refusal).
+    (``notified_directly`` is for _add_reply_postgresql: here post_created notifies all.)
+
+    SQLite has one writer at a time, and the transaction holds the lock (or fails rather
+    than write after another writer): nothing changes the thread or the author between the
+    post's INSERT, which checks them and takes the next number, and the UPDATEs that follow.
+    A left-out reply changed nothing, so it needs no savepoint to undo.
+    """
+    values = _post_values(author, thread, body, submission_key, quoted_post_id, now)
     connection = session.connection()
-    dialect = connection.dialect.name
-    # Inserted with Core rather than by a flush of the unit of work (which cost more than the
-    # statement). It goes through the engine's execution, so the search generation sees it.
-    params = {**values, **new_post_params(title, body.text)} if dialect == "postgresql" else values
-    post_id = connection.execute(_add_post_statement(dialect), params).scalar_one()
-    post = Post(id=post_id, **values)
+    params = {f"new_{name}": value for name, value in values.items()}
+    params.update(_reply_allowed_params(author, thread, now))
+    # Through the engine's execution, so that the search generation sees it.
+    inserted = connection.execute(_insert_reply_sqlite(), params).first()
+    if inserted is None:
+        return None
+    post_id, number = inserted
+    taken, board_id, _removed_at, _locked = _TAKE_REPLY_NUMBER.first(
+        connection, {"thread_id": thread.id, "now": now, "replier_id": author.id}
+    )
+    assert (taken, board_id) == (number, thread.board_id)  # (one writer: see above)
+    post = Post(id=post_id, number=number, **values)
+    _record_new_post(session, author, thread, post, board_id, body, None, now)
+    return _as_persistent(session, post)
+
+
+def _record_new_post(
+    session: Session,
+    author: User,
+    thread: Thread,
+    post: Post,
+    board_id: int,
+    body: Body,
+    title: str | None,
+    now: datetime,
+) -> None:
+    """Write what goes with a new post: its first revision, the author's and the board's
+    counters (refusing a banned or suspended author), the search index (SQLite), the
+    author's watch and read mark."""
+    connection = session.connection()
     # The revision is only ever read back from its table: inserted without an ORM object.
     _ADD_FIRST_REVISION.execute(
         connection,
         {
-            "post_id": post_id,
+            "post_id": post.id,
             "number": 1,
             "title": title,
             "body_source": body.source,
@@ -310,7 +432,7 @@ def _add_post(
         },
     ).close()
     # The author's row as it is once locked: a moderator may have banned or suspended them
-    # since the request loaded them (a reply reads and renders before taking the lock).
+    # since the request loaded them (a new thread's author; a reply's INSERT checked it).
     banned_at, suspended_until = _COUNT_AUTHOR_POST.first(connection, {"author_id": author.id})
     set_committed_value(author, "banned_at", banned_at)
     set_committed_value(author, "suspended_until", suspended_until)
@@ -318,16 +440,153 @@ def _add_post(
     _COUNT_BOARD_POST.execute(
         connection, {"board_id": board_id, "now": now, "thread_id": thread.id}
     ).close()
-    if dialect != "postgresql":
+    if connection.dialect.name != "postgresql":
         index_post(session, post, title, body.text)
     watching.watch_on_post(session, author, thread)
-    unread.mark_read(session, author.id, thread.id, number)
-    # The caller gets the Post as a flush would have left it: made from the values stored,
-    # and put in the session as persistent (SQLAlchemy's public way for an object whose row
-    # exists), so that its relationships load as any other's.
-    make_transient_to_detached(post)
-    session.add(post)
-    return post
+    unread.mark_read(session, author.id, thread.id, post.number)
+
+
+def _add_reply_postgresql(
+    session: Session,
+    author: User,
+    thread: Thread,
+    body: Body,
+    submission_key: str | None,
+    quoted_post_id: int | None,
+    notified_directly: list[int],
+    now: datetime,
+) -> Post | None:
+    """Write a reply and everything that goes with it in one statement (PostgreSQL: each
+    statement is a round trip); return it, or None when it wrote nothing (a used
+    submission key, a refusal). What the statement does, and in which order, is
+    _REPLY_POSTGRESQL's."""
+    values = _post_values(author, thread, body, submission_key, quoted_post_id, now)
+    search = new_post_params(None, body.text)
+    params = {
+        "thread_id": thread.id,
+        "author_id": author.id,
+        "body_source": body.source,
+        "body_html": body.html,
+        "quoted_post_id": quoted_post_id,
+        "submission_key": values["submission_key"],
+        "now": now,
+        "board_id": thread.board_id,
+        "by_moderator": author.is_moderator,
+        "search_title": search["search_title"],
+        "search_body": search["search_body"],
+        "notified_directly": notified_directly,
+        "post_key_prefix": fanout.post_key(""),
+        "reply_kind": fanout.NotificationKind.REPLY.value,
+        "pending": fanout.EmailState.PENDING.value,
+    }
+    connection = session.connection()
+    post_id, number = connection.execute(_REPLY_POSTGRESQL, params).one()
+    if post_id is None:
+        return None
+    # The statement incremented the search generation (a commit's own increment is one more
+    # round trip); left out, it did not, and the commit does as for any change.
+    generation.incremented(connection)
+    return _as_persistent(session, Post(id=post_id, number=number, **values))
+
+
+# A reply in one statement of data-modifying CTEs, each what _add_reply runs on SQLite:
+#   t, a: the thread's row and the author's, locked in this order (FOR UPDATE: a concurrent
+#      writer's change is waited for, then read; a reads t first).
+#   p: the post, numbered, and its search entry (as forum.search.index indexes it), unless
+#      the reply is refused (as _reply_allowed: a moved, removed or locked thread, a banned
+#      or suspended author) or the author's submission key was used before (ON CONFLICT DO
+#      NOTHING: a copy racing this one waits for it to commit, then meets its row). Its
+#      constant columns are _post_values's. Everything after reads p: a post left out
+#      writes nothing at all.
+#   ct, r, ca, cb: the thread's number and counters, the revision, the author's and the
+#      board's counters (the board's row after the author's: cb reads ca).
+#   w, rm, n: as watching.watch_on_post, unread.mark_read, and the watchers' fan-out of
+#      fanout.post_created (watching.thread_watchers, leaving out the author, banned members,
+#      all but staff on a moderators-only board, and the members the post names, whom
+#      post_created notifies next).
+#   g: the search generation's increment (forum.search.generation), last (it reads cb).
+# Written out rather than built: psycopg converts the parameters of a statement over 4,096
+# characters anew each time (built, this one had 6,500), which cost more than SQLAlchemy's
+# execution of it. Only constants are formatted into it, never a value.
+_STAFF_ROLES = ", ".join(f"'{role}'" for role in fanout.STAFF_ROLES)
+_REPLY_POSTGRESQL = sa.text(
+    f"""WITH t AS (
+SELECT post_number_seq + 1 AS number, board_id, removed_at, locked FROM threads
+WHERE id = :thread_id FOR UPDATE),
+a AS (SELECT banned_at, suspended_until FROM users
+WHERE id = :author_id AND EXISTS (SELECT FROM t) FOR UPDATE),
+p AS (INSERT INTO posts (thread_id, author_id, number, body_source, body_html, quoted_post_id,
+submission_key, created_at, edited_by_moderator, revision_count, kudos_count, search_vector,
+search_text)
+SELECT :thread_id, :author_id, t.number, :body_source, :body_html, :quoted_post_id,
+:submission_key, :now, false, 1, 0,
+setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', :search_title), 'A')
+|| setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', :search_body), 'B'), :search_body
+FROM t, a
+WHERE t.board_id = :board_id AND t.removed_at IS NULL AND (NOT t.locked OR :by_moderator)
+AND a.banned_at IS NULL AND (a.suspended_until IS NULL OR a.suspended_until <= :now)
+ON CONFLICT (author_id, submission_key) DO NOTHING
+RETURNING id, number),
+ct AS (UPDATE threads SET post_number_seq = p.number, reply_count = reply_count + 1,
+last_post_at = :now, last_post_author_id = :author_id FROM p WHERE threads.id = :thread_id),
+r AS (INSERT INTO post_revisions (post_id, number, body_source, body_html, editor_id,
+by_moderator, reason, created_at)
+SELECT p.id, 1, :body_source, :body_html, :author_id, false, '', :now FROM p),
+ca AS (UPDATE users SET post_count = post_count + 1 FROM p WHERE users.id = :author_id
+RETURNING users.id),
+cb AS (UPDATE boards SET post_count = post_count + 1,
+last_post_at = CASE WHEN last_post_at IS NULL OR last_post_at <= :now THEN :now
+ELSE last_post_at END,
+last_thread_id = CASE WHEN last_post_at IS NULL OR last_post_at <= :now THEN :thread_id
+ELSE last_thread_id END
+FROM t WHERE boards.id = t.board_id AND EXISTS (SELECT FROM p) AND EXISTS (SELECT FROM ca)
+RETURNING boards.id),
+w AS (INSERT INTO thread_watches (thread_id, user_id, watching, created_at)
+SELECT :thread_id, :author_id, true, :now FROM p WHERE NOT EXISTS (
+SELECT FROM notification_settings WHERE user_id = :author_id AND watch_on_post IS false)
+ON CONFLICT DO NOTHING),
+rm AS (INSERT INTO thread_reads (user_id, thread_id, last_read_number, updated_at)
+SELECT :author_id, :thread_id, p.number, :now FROM p
+ON CONFLICT (user_id, thread_id) DO UPDATE SET
+last_read_number = GREATEST(thread_reads.last_read_number, excluded.last_read_number),
+updated_at = :now),
+n AS (INSERT INTO notifications (recipient_id, kind, actor_id, post_id, thread_id, count,
+dedupe_key, created_at, updated_at, email_state)
+SELECT wr.user_id, :reply_kind, :author_id, p.id, :thread_id, 1,
+CAST(:post_key_prefix AS TEXT) || p.id, :now, :now, :pending
+FROM (SELECT user_id FROM thread_watches WHERE thread_id = :thread_id AND watching IS true
+UNION SELECT bw.user_id FROM board_watches bw JOIN t ON bw.board_id = t.board_id
+WHERE NOT EXISTS (SELECT FROM thread_watches tw WHERE tw.thread_id = :thread_id
+AND tw.user_id = bw.user_id AND tw.watching IS false)) wr
+JOIN users u ON u.id = wr.user_id CROSS JOIN p CROSS JOIN t JOIN boards b ON b.id = t.board_id
+WHERE wr.user_id <> :author_id AND u.banned_at IS NULL
+AND (NOT b.moderators_only OR u.role IN ({_STAFF_ROLES}))
+AND wr.user_id <> ALL(CAST(:notified_directly AS INTEGER[]))
+ON CONFLICT DO NOTHING),
+g AS ({generation.INCREMENT} AND EXISTS (SELECT FROM cb))
+SELECT p.id, p.number FROM t LEFT JOIN p ON true LEFT JOIN ca ON true LEFT JOIN cb ON true"""  # noqa: S608 - constants only
+).bindparams(
+    sa.bindparam("now", type_=UTCDateTime),
+    sa.bindparam("by_moderator", type_=sa.Boolean),
+)
+
+
+def _explain_refusal(session: Session, author: User, thread: Thread, now: datetime) -> None:
+    """After a reply's INSERT wrote nothing, and not for a used submission key: raise the
+    PermissionDenied that says why, from the author's and the thread's rows as they are
+    (under the write lock). Returns when the thread was moved to a board the author can
+    see (``thread`` then has its new board): the reply is to be written again."""
+    session.refresh(author, ["banned_at", "suspended_until"])
+    ensure_can_post(author, now)
+    board_id, removed_at, locked = session.execute(
+        sa.select(_threads.c.board_id, _threads.c.removed_at, _threads.c.locked).where(
+            _threads.c.id == thread.id
+        )
+    ).one()
+    moved = board_id != thread.board_id
+    _refuse_changed_thread(session, author, thread, board_id, removed_at, locked)
+    if not moved:  # pragma: no cover - the rows show no reason: a bug in _reply_allowed
+        raise RuntimeError(f"a reply to thread {thread.id} was refused for no reason found")
 
 
 def create_thread(
@@ -364,7 +623,7 @@ def create_thread(
         )
         session.add(thread)
         session.flush()
-        return _add_post(session, author, thread, rendered, submission_key, title=title)
+        return _add_first_post(session, author, thread, rendered, submission_key, title)
 
     post, new = _once(session, author, submission_key, write)
     thread = post.thread
@@ -393,25 +652,35 @@ def reply(
 
     ``rendered`` is ``render_body(session, body)`` when the caller rendered it already
     (before taking the write lock). Raises PostingError for invalid input, PermissionDenied
-    when the thread is locked or the author may not post.
+    when the thread is locked or the author may not post (then nothing was written).
     """
     ensure_can_reply(author, thread)
-    earlier = _find_resubmission(session, author, submission_key)
-    if earlier is not None:
-        return earlier
     rendered = rendered or render_body(session, body)
     if quoted_post is not None and quoted_post.thread_id != thread.id:
         quoted_post = None
     quoted_id = quoted_post.id if quoted_post is not None else None
-    post, new = _once(
-        session, author, submission_key,
-        lambda: _add_post(session, author, thread, rendered, submission_key, quoted_id, reply=True),
-        flushes=False,
-    )  # fmt: skip
-    if not new:
-        return post
     quoted_author = quoted_post.author if quoted_post is not None else None
-    fanout.post_created(session, post, thread, thread.board, rendered.mentioned, quoted_author)
+    named = fanout.directly_notified(author.id, rendered.mentioned, quoted_author)
+    postgresql = session.connection().dialect.name == "postgresql"
+    add = _add_reply_postgresql if postgresql else _add_reply
+    now = utcnow()
+    post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
+    if post is None:
+        # The same submission was posted before, or just now by a copy that won the race
+        # (the unique key on author and submission key left this one's post out)...
+        earlier = _find_resubmission(session, author, submission_key)
+        if earlier is not None:
+            return earlier
+        # ...or the reply was refused: raises why, unless the thread only moved to a board
+        # the author can see, where it is written again.
+        _explain_refusal(session, author, thread, now)
+        post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
+        if post is None:  # pragma: no cover - the same rows, under the same lock
+            raise RuntimeError(f"a reply to thread {thread.id} was refused twice")
+    fanout.post_created(
+        session, post, thread, thread.board, rendered.mentioned, quoted_author,
+        watchers_notified=postgresql,
+    )  # fmt: skip
     # The counters changed in SQL: the thread's attributes reload when next read (a view that
     # only redirects never reads them, so nothing is queried).
     session.expire(thread)

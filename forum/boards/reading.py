@@ -380,6 +380,42 @@ def _thread_with_board() -> sa.Select:
     )
 
 
+@functools.cache
+def _thread_with_board_and_member() -> sa.Select:
+    return (
+        sa.select(Thread, User)
+        .select_from(Thread.__table__.outerjoin(live_member(), sa.true()))
+        .where(Thread.id == sa.bindparam("thread_id"))
+        .options(joinedload(Thread.board))
+    )
+
+
+def thread_for_claim_to_write(
+    session: Session,
+    claim: Claim,
+    thread_id: int,
+    accept: Callable[[Claim, User | None], User | None],
+) -> tuple[User | None, Thread | None]:
+    """Return the viewer and the thread (with its board) as get_thread returns it, loading
+    the member of the session ``claim`` names with the thread, in one query (a form's POST
+    would otherwise begin with the session loader's own).
+
+    ``accept`` is as for thread_for_claim. The thread is None when it is missing, hidden
+    from the viewer, or the viewer is not that member (a remember-me cookie's): then the
+    caller loads it with get_thread. When the thread is missing the member is not known
+    either, and the viewer is None without asking ``accept`` (Flask-Login loads them)."""
+    row = session.execute(
+        _thread_with_board_and_member(), {"thread_id": thread_id, **claim.params}
+    ).one_or_none()
+    if row is None:
+        return None, None
+    thread, member = row
+    viewer = accept(claim, member)
+    if viewer is not member or not can_see_thread(viewer, thread):
+        return viewer, None
+    return viewer, thread
+
+
 def get_thread(session: Session, viewer: User | None, thread_id: int) -> Thread:
     """Return the thread with its board; raise NotFound if missing or hidden."""
     thread = session.scalar(_thread_with_board(), {"thread_id": thread_id})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask import (
     Blueprint,
     abort,
@@ -354,13 +356,32 @@ def posts_key(thread, page, viewer) -> str:  # noqa: ANN001
     )
 
 
+def _with_thread_to_write(view):  # noqa: ANN001, ANN202
+    """Load the thread a view writes to and the signed-in member in one query, before the
+    view's other decorators ask Flask-Login for the member (which would query for them on
+    its own). The view gets the thread (or None: it loads it itself) as ``loaded_thread``."""
+
+    @functools.wraps(view)
+    def wrapper(thread_id: int, **kwargs):  # noqa: ANN003, ANN202
+        claimed = viewers.claim()
+        thread = None
+        if claimed is not None:
+            _member, thread = reading.thread_for_claim_to_write(
+                db.session, claimed, thread_id, viewers.accept
+            )
+        return view(thread_id, loaded_thread=thread, **kwargs)
+
+    return wrapper
+
+
 @bp.route("/t/<int:thread_id>/reply", methods=["GET", "POST"])
 @reads_first
+@_with_thread_to_write
 @login_required
 @ratelimits.posting
-def reply(thread_id: int):  # noqa: ANN201
+def reply(thread_id: int, loaded_thread=None):  # noqa: ANN001, ANN201
     member = _viewer()
-    thread = _thread_or_404(thread_id)
+    thread = loaded_thread or _thread_or_404(thread_id)
     _refuse_sanctioned()
     form = ReplyForm()
     quoted = None

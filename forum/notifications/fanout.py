@@ -163,6 +163,15 @@ def _watchers_statement(dialect: str, watchers: str, moderators_only: bool) -> P
     return Prepared(insert(Notification).from_select(names, select).on_conflict_do_nothing())
 
 
+def directly_notified(
+    actor_id: int, mentioned: list[User], quoted_author: User | None = None
+) -> list[int]:
+    """Return the ids of the members a new post names (quoted, mentioned), but its author:
+    those whom ``post_created`` notifies directly, if they may read the board."""
+    named = ([quoted_author] if quoted_author else []) + mentioned
+    return sorted({user.id for user in named} - {actor_id})
+
+
 def post_created(
     session: Session,
     post: Post,
@@ -170,16 +179,22 @@ def post_created(
     board: Board,
     mentioned: list[User],
     quoted_author: User | None = None,
+    watchers_notified: bool = False,
 ) -> None:
     """Notify everyone who should hear of a new post (a new thread's first post included).
 
     Quoted author, then mentioned members, then watchers of the thread (replies) or of the
-    board (new threads); each at most once, never the post's author.
+    board (new threads); each at most once, never the post's author. ``watchers_notified``:
+    the statement that wrote the post notified the watchers already, leaving out the
+    members ``directly_notified`` names, and only those named remain (a reply on
+    PostgreSQL: forum.boards.posting).
     """
     now = utcnow()
     direct = [(NotificationKind.QUOTE, [quoted_author] if quoted_author else [])]
     direct.append((NotificationKind.MENTION, mentioned))
     _notify_directly(session, post, board, post.author_id, direct, now)
+    if watchers_notified:
+        return
     if post.is_first:
         watchers, kind = "board", NotificationKind.NEW_THREAD
     else:

@@ -30,7 +30,6 @@ from sqlalchemy.pool import Pool
 _MARK = "townhall_search_changed"
 _EXISTS = "townhall_search_generation_exists"
 _DDL = re.compile(r"^\s*(CREATE|DROP|ALTER)\b", re.IGNORECASE)
-_BUMP = "UPDATE search_generation SET value = value + 1 WHERE id = 1"
 _READ = sa.text("SELECT value FROM search_generation WHERE id = 1")
 
 # What search results read and filter by (forum.search.service): a change to one of these
@@ -68,10 +67,22 @@ _ASSIGNED = re.compile(r"\"?(\w+)\"?\s*=")
 _END_OF_SET = re.compile(r"\s(WHERE|FROM|RETURNING)\b", re.IGNORECASE)
 
 
+# A statement with data-modifying CTEs writes to each table it names after these.
+_WITH = re.compile(r"^\s*WITH\b", re.IGNORECASE)
+_WRITTEN = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)\"?", re.IGNORECASE)
+
+
 def changes_search(statement: str) -> bool:
     """Return whether ``statement`` may change what a search finds or shows."""
     match = _WRITE.match(statement)
     if match is None:
+        if _WITH.match(statement):
+            # Read as a whole: any write to a searchable table is a change (a counter's
+            # UPDATE too; reading too much only costs an increment).
+            return any(
+                table.lower() in SEARCHED_COLUMNS or table.lower() in _ALWAYS
+                for table in _WRITTEN.findall(statement)
+            )
         return False
     table = match["table"].lower()
     if table in _ALWAYS:
@@ -122,6 +133,19 @@ def has_uncommitted_changes(connection: Connection) -> bool:
     return bool(connection.info.get(_MARK))
 
 
+# The increment, for a statement that increments the generation itself (a CTE of it, with
+# conditions added after this WHERE); it calls ``incremented`` after it ran.
+INCREMENT = "UPDATE search_generation SET value = value + 1 WHERE id = 1"
+_INCREMENTED = "incremented"
+
+
+def incremented(connection: Connection) -> None:
+    """Record that this transaction's own statement incremented the generation (with
+    ``INCREMENT``): its commit then does not again. Its changes stay uncommitted
+    changes (has_uncommitted_changes) until then."""
+    connection.info[_MARK] = _INCREMENTED
+
+
 def current(connection: Connection) -> int | None:
     """Return the generation, or None when the row is missing (then nothing is cached)."""
     return connection.execute(_READ).scalar()
@@ -154,8 +178,8 @@ def _notice(
 
 @event.listens_for(Engine, "commit")
 def _increment(connection: Connection) -> None:
-    if connection.info.pop(_MARK, False) and _table_exists(connection):
-        connection.exec_driver_sql(_BUMP)
+    if connection.info.pop(_MARK, False) is True and _table_exists(connection):
+        connection.exec_driver_sql(INCREMENT)
 
 
 @event.listens_for(Engine, "rollback")

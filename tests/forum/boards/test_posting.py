@@ -14,9 +14,10 @@ from unittest import mock
 import pytest
 import sqlalchemy as sa
 
+from forum.accounts.models import User
 from forum.boards import posting
 from forum.boards.models import Board, Post, PostRevision, Thread
-from forum.database import Prepared, utcnow
+from forum.database import Prepared, WriteBeforeBegin, reads_first, start_writing, utcnow
 from forum.extensions import db
 from forum.permissions import PermissionDenied
 from forum.watching import BoardWatch, ThreadWatch
@@ -180,10 +181,47 @@ def test_a_reply_costs_a_fixed_number_of_statements(app, member, other_member, b
     small = _statements_of_a_reply(browser, quiet.id, "A plain reply, no mentions.")
     large = _statements_of_a_reply(browser, busy.id, "A plain reply, no **mentions**.")
     assert len(small) == len(large), (small, large)
-    # The session, the thread; then under the write lock: the resubmission check, the
-    # thread's number and counters, the post, its revision, the author's and the board's
-    # counters, (SQLite) the search index, the watch, the read mark, the watchers' fan-out.
-    # Nothing for mentions or quotes when the body has none.
-    expected = 12 if db.engine.dialect.name == "sqlite" else 11
+    # The thread with the signed-in member, in one query; then under the write lock, on
+    # SQLite: the post (which also checks the submission key), the thread's number and
+    # counters, its revision, the author's and the board's counters, the search index, the
+    # watch, the read mark, the watchers' fan-out; on PostgreSQL all of that is one
+    # statement. Nothing for mentions or quotes when the body has none.
+    expected = 10 if db.engine.dialect.name == "sqlite" else 2
     assert len(large) == expected, large
     assert not any("username_key IN" in statement for statement in large)
+
+
+def test_a_reads_first_view_reads_outside_a_transaction_then_writes_in_one(committed_app):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's: on PostgreSQL start_writing(keep_loaded=True) goes on as it was")
+    make_user("ann")
+    db.session.commit()
+
+    @reads_first
+    def view() -> None:
+        user = db.session.scalar(sa.select(User).where(User.username == "ann"))
+        driver = db.session.connection().connection.driver_connection
+        assert not driver.in_transaction  # the read began no transaction
+        with pytest.raises(WriteBeforeBegin):  # it would commit on its own
+            db.session.execute(sa.update(User).values(post_count=5))
+        start_writing(db.session, keep_loaded=True)
+        assert driver.in_transaction  # BEGIN IMMEDIATE, on the same connection
+        assert "post_count" in user.__dict__  # nothing was expired to be read again
+        db.session.execute(sa.update(User).values(post_count=7))
+        db.session.commit()
+
+    with committed_app.test_request_context("/", method="POST"):
+        view()
+    db.session.rollback()
+    assert db.session.scalar(sa.select(User.post_count).where(User.username == "ann")) == 7
+
+
+def test_the_reply_statement_stays_short_enough_for_psycopg_to_convert_it_once(app):
+    # psycopg converts a statement's parameters anew each time when it is over this length:
+    # written out, the reply's one statement stays under it (see _REPLY_POSTGRESQL).
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's statement")
+    from psycopg import _queries
+
+    compiled = str(posting._REPLY_POSTGRESQL.compile(dialect=db.engine.dialect))
+    assert len(compiled.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH

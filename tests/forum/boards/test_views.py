@@ -7,6 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from forum.accounts.models import UserSession
 from forum.boards import posting
 from forum.boards.models import Post, PostRevision, Thread
 from forum.extensions import db
@@ -171,6 +172,22 @@ def test_reply_requires_sign_in(client, member, board) -> None:
     response = client.post(f"/t/{thread.id}/reply", data={"body": "anon"})
     assert response.status_code in (302, 400)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == 1
+
+
+def test_reply_to_a_missing_or_hidden_thread_is_404_and_an_ended_session_signs_in_again(
+    signed_in, member, moderator, board
+) -> None:
+    # The reply view loads the thread and the session's member in one query: a thread it
+    # does not find must still be a 404 for the member, not a sign-in page.
+    thread = _thread(member, board)
+    hidden = _thread(moderator, make_board("staff-room", moderators_only=True))
+    assert signed_in.post("/t/424242/reply", {"body": "lost"}).status_code == 404
+    assert signed_in.post(f"/t/{hidden.id}/reply", {"body": "sneaking"}).status_code == 404
+    db.session.execute(sa.update(UserSession).values(revoked_at=sa.func.current_timestamp()))
+    db.session.commit()
+    response = signed_in.post(f"/t/{thread.id}/reply", {"body": "after signing out"})
+    assert response.status_code == 302 and "/sign-in" in response.location
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Post)) == 2  # the two threads'
 
 
 def test_quote_reply_prefills_and_links_back(signed_in, other_member, board) -> None:

@@ -99,6 +99,26 @@ def test_new_edited_and_removed_posts_show_at_once(forum) -> None:
     assert _search("week") == [f"ben:{reply.id}"]
 
 
+def test_a_reply_moves_the_generation_once_and_a_resubmission_leaves_nothing_cached(
+    forum,
+) -> None:
+    # On PostgreSQL the reply's own statement increments it, and its commit must not again.
+    _, _, _, _, thread = forum
+    before = generation.current(db.session.connection())
+    db.session.rollback()
+    ben = make_user("ben")
+    posting.reply(db.session, ben, thread, "Payout came.", submission_key="k")
+    assert generation.has_uncommitted_changes(db.session.connection())
+    db.session.commit()
+    assert generation.current(db.session.connection()) == before + 1
+    db.session.rollback()
+    posting.reply(db.session, ben, thread, "Payout came.", submission_key="k")
+    db.session.commit()
+    assert generation.current(db.session.connection()) in (before + 1, before + 2)
+    db.session.rollback()
+    assert len(_search("payout")) == 2
+
+
 def test_changes_made_without_the_orm_show_at_once(forum) -> None:
     _, author, _, _, thread = forum
     assert len(_search("payout")) == 1
@@ -183,6 +203,18 @@ def test_the_cache_can_be_turned_off(forum) -> None:
         ("INSERT INTO users (username, email) VALUES (?, ?)", False),
         ("UPDATE notifications SET read_at=? WHERE notifications.id = ?", False),
         ("SELECT posts.id FROM posts", False),
+        # Data-modifying CTEs (a reply on PostgreSQL): a write to a searched table anywhere.
+        (
+            "WITH locked AS (SELECT threads.id FROM threads WHERE threads.id = %(id)s FOR UPDATE),"
+            " new_post AS (INSERT INTO posts (thread_id) SELECT locked.id FROM locked"
+            " RETURNING posts.id) SELECT new_post.id FROM new_post",
+            True,
+        ),
+        (
+            "WITH seen AS (UPDATE notifications SET read_at=? RETURNING id) SELECT id FROM seen",
+            False,
+        ),
+        ("WITH locked AS (SELECT threads.id FROM threads FOR UPDATE) SELECT id FROM locked", False),
     ],
 )
 def test_which_statements_change_search(statement: str, changes: bool) -> None:
