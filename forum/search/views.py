@@ -11,7 +11,7 @@ from forum import fragments
 from forum.boards import reading
 from forum.extensions import db
 from forum.requests import positive_int
-from forum.search import cache, service
+from forum.search import service
 from forum.search.forms import SearchForm
 
 bp = Blueprint("search", __name__)
@@ -64,7 +64,7 @@ def search():  # noqa: ANN201
         request.query_string,
         [(choice.value, choice.label) for choice in form.board.choices],
         problem,
-        cache.dumps(results) if results is not None else None,
+        results,  # pickled by key_of, as it is: quicker than its JSON
     )
     content = fragments.cached(
         key,
