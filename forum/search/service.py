@@ -228,6 +228,13 @@ def _count(session: Session, matches: sa.Select) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
 
 
+@dataclass(frozen=True)
+class _Page:
+    total: int | None  # None: not known (PostgreSQL's window: the page is past its matches)
+    ids: list[int]
+    window_start: int | None = None  # the newest post id outside the window; None: no posts
+
+
 def _page_of_candidates(
     session: Session,
     candidates: sa.Subquery,
@@ -235,13 +242,14 @@ def _page_of_candidates(
     filters: SearchFilters,
     page: int,
     per_page: int,
-    complete: Any = None,
-) -> tuple[int, list[int]]:
+    window_start: Any = None,
+) -> _Page:
     """Return the number of candidates and the ids of the page's posts among them.
 
     One query: the window count is taken over every candidate, before the page's LIMIT.
-    ``complete`` (PostgreSQL's windows) is a boolean expression selected alongside: when it
-    is false, the count is returned negated (not every post was looked at).
+    ``window_start`` (PostgreSQL's window) is a scalar expression selected alongside, and
+    returned: where the window ends, so that the search can go on below it. With it, a page
+    past the candidates has an unknown total (nothing says whether the window was full).
     """
     order = (
         (candidates.c.created_at.desc(), candidates.c.id.desc())
@@ -249,21 +257,20 @@ def _page_of_candidates(
         else (rank, candidates.c.id.desc())
     )
     columns = [candidates.c.id, sa.func.count().over().label("total")]
-    if complete is not None:
-        columns.append(complete.label("complete"))
+    if window_start is not None:
+        columns.append(window_start.label("window_start"))
     rows = session.execute(
         sa.select(*columns).order_by(*order).limit(per_page).offset((page - 1) * per_page)
     ).all()
     if rows:
-        if complete is not None and not rows[0].complete:
-            return -rows[0].total, [row.id for row in rows]
-        return rows[0].total, [row.id for row in rows]
-    if complete is not None:
-        return -1, []  # nothing here: look further
+        start = rows[0].window_start if window_start is not None else None
+        return _Page(rows[0].total, [row.id for row in rows], start)
+    if window_start is not None:
+        return _Page(None, [])
     if page == 1:
-        return 0, []
+        return _Page(0, [])
     # Past the last page: the count alone, for the page to say how many there are.
-    return session.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, []
+    return _Page(session.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, [])
 
 
 def _page_of_small_set(
@@ -332,9 +339,8 @@ def _search_sqlite(
             .limit(CANDIDATES)
             .subquery("candidates")
         )
-        total, ids = _page_of_candidates(
-            session, candidates, candidates.c.rank, filters, page, per_page
-        )
+        found = _page_of_candidates(session, candidates, candidates.c.rank, filters, page, per_page)
+        total, ids = found.total or 0, found.ids
     else:
         total, ids = _page_of_small_set(session, fts, match, matching, small, filters)
         ids = ids[(page - 1) * per_page : page * per_page]
@@ -394,9 +400,11 @@ _HEADLINE_OPTIONS = (
 _TITLE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"
 
 
-# Posts read newest first (from the primary key) before the matches are looked for in the
-# GIN index instead.
+# Posts read newest first (from the primary key) before the matches are looked for further.
 WINDOW = 5000
+# Below the window, a second window is read when the first one's share of matches says it
+# holds the rest twice over and it is at most this many windows long; else the GIN index.
+FURTHER_WINDOWS = 4
 
 
 def _search_postgresql(
@@ -410,42 +418,47 @@ def _search_postgresql(
     vector = sa.literal_column("posts.search_vector")
     tsquery = _tsquery(query)
 
-    def boundary(window: int) -> Any:
-        newest = sa.select(Post.id).order_by(Post.id.desc()).offset(window).limit(1)
-        return newest.scalar_subquery()
+    def matching(*columns: Any) -> sa.Select:
+        return _joined(sa.select(*columns).select_from(Post), authors=False).where(
+            vector.op("@@")(tsquery), *where
+        )
 
-    def candidates(window: int | None) -> sa.Subquery:  # None: every post
-        statement = _joined(
-            sa.select(
-                Post.id.label("id"), Post.created_at.label("created_at"), vector.label("vector")
-            ).select_from(Post),
-            authors=False,
-        ).where(vector.op("@@")(tsquery), *where)
-        if window is not None:
-            statement = statement.where(Post.id > sa.func.coalesce(boundary(window), 0)).order_by(
-                Post.id.desc()
-            )
+    def candidates(newer_than: Any = None, oldest: int = 0) -> sa.Subquery:
+        """The newest CANDIDATES matches with ids above ``newer_than`` (a window, read from
+        the primary key) or from ``oldest`` on (from the GIN index)."""
+        statement = matching(
+            Post.id.label("id"), Post.created_at.label("created_at"), vector.label("vector")
+        )
+        if newer_than is not None:
+            statement = statement.where(Post.id > newer_than).order_by(Post.id.desc())
         else:
             # "+ 0": not the primary key's order, so the planner takes the GIN index.
-            statement = statement.order_by((Post.id + 0).desc())
+            statement = statement.where(Post.id >= oldest).order_by((Post.id + 0).desc())
         return statement.limit(CANDIDATES).subquery("candidates")
+
+    def ranked_page(found: sa.Subquery, window_start: Any = None) -> _Page:
+        rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
+        return _page_of_candidates(session, found, rank, filters, page, per_page, window_start)
 
     # The newest matches are the candidates; only they are counted and ranked, so
     # ts_rank_cd never reads more than CANDIDATES vectors. First among the newest WINDOW
     # posts, read newest first from the primary key: a word in a fifth of the posts or more
-    # has its 1,001 newest matches there. Otherwise (or when the window is the whole table)
-    # from the GIN index: every match is read, without ranking, then sorted by id. (Left to
-    # choose, the planner reads the primary key for phrases and filters it takes for
-    # common, and then reads the whole table: 200 ms on 100,000 posts.)
-    found = candidates(WINDOW)
-    rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
-    complete = boundary(WINDOW).is_(None)
-    total, ids = _page_of_candidates(session, found, rank, filters, page, per_page, complete)
-    if total < 0 and -total < CANDIDATES:
-        found = candidates(None)
-        rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
-        total, ids = _page_of_candidates(session, found, rank, filters, page, per_page)
-    total = abs(total)
+    # has its 1,001 newest matches there. (Left to choose, the planner reads the primary key
+    # for phrases and filters it takes for common, and then reads the whole table: 200 ms on
+    # 100,000 posts.)
+    newest_outside = sa.select(Post.id).order_by(Post.id.desc()).offset(WINDOW).limit(1)
+    window_start = newest_outside.scalar_subquery()
+    found = ranked_page(candidates(sa.func.coalesce(window_start, 0)), window_start)
+    if found.total is None:
+        # The page is past the window's matches: how many there were is not known.
+        found = ranked_page(candidates())
+    elif found.window_start is not None and found.total < CANDIDATES:
+        # Fewer in the window: the rest are older. Where the oldest candidate is, then the
+        # candidates from there (read from the GIN index, as many as the window's and the
+        # rest together, never every match of a common word).
+        oldest = _oldest_candidate(session, matching, found.window_start, found.total)
+        found = ranked_page(candidates(oldest=oldest))
+    total, ids = found.total or 0, found.ids
     if not ids:
         return total, []
     config = _CONFIG
@@ -477,6 +490,45 @@ def _search_postgresql(
         body = legacy.get(row.id, row.body_headline)
         hits.append(_hit(row, highlight(row.title_headline), highlight(body)))
     return total, hits
+
+
+def _oldest_candidate(session: Session, matching: Any, window_start: int, found: int) -> int:
+    """Return the id of the oldest candidate, below a window that held ``found`` matches
+    (0 when every match is one).
+
+    A second window when the first one's share of matches says that one twice as long as
+    needed for the rest is at most FURTHER_WINDOWS windows (a word in a fifth of the posts
+    whose window held 999 matches reads a few dozen posts more, not the thousands of its
+    older matches); else, or when that window too held fewer, from the GIN index: every
+    older match is read, ids only, and the one needed kept.
+    """
+    needed = CANDIDATES - found
+    below = Post.id <= window_start
+    if found:
+        posts = ceil(2 * needed * WINDOW / found) + 100
+        if posts <= FURTHER_WINDOWS * WINDOW:
+            older = (
+                sa.select(Post.id)
+                .where(below)
+                .order_by(Post.id.desc())
+                .offset(posts)
+                .limit(1)
+                .scalar_subquery()
+            )
+            oldest = session.scalar(
+                matching(Post.id)
+                .where(below, Post.id > sa.func.coalesce(older, 0))
+                .order_by(Post.id.desc())
+                .offset(needed - 1)
+                .limit(1)
+            )
+            if oldest is not None:
+                return oldest
+    # "+ 0": not the primary key's order, so the planner takes the GIN index.
+    oldest = session.scalar(
+        matching(Post.id).where(below).order_by((Post.id + 0).desc()).offset(needed - 1).limit(1)
+    )
+    return oldest or 0
 
 
 def _legacy_headlines(session: Session, tsquery: Any, rows: list[Any]) -> dict[int, str]:
