@@ -505,7 +505,7 @@ def _oldest_candidate(session: Session, matching: Any, window_start: int, found:
     needed = CANDIDATES - found
     below = Post.id <= window_start
     if found:
-        posts = ceil(2 * needed * WINDOW / found) + 100
+        posts = ceil(2 * needed * WINDOW / found) + WINDOW // 50
         if posts <= FURTHER_WINDOWS * WINDOW:
             older = (
                 sa.select(Post.id)
