@@ -433,7 +433,9 @@ def _search_postgresql(
             statement = statement.where(Post.id > newer_than).order_by(Post.id.desc())
         else:
             # "+ 0": not the primary key's order, so the planner takes the GIN index.
-            statement = statement.where(Post.id >= oldest).order_by((Post.id + 0).desc())
+            if oldest:
+                statement = statement.where(Post.id >= oldest)
+            statement = statement.order_by((Post.id + 0).desc())
         return statement.limit(CANDIDATES).subquery("candidates")
 
     def ranked_page(found: sa.Subquery, window_start: Any = None) -> _Page:
@@ -453,11 +455,13 @@ def _search_postgresql(
         # The page is past the window's matches: how many there were is not known.
         found = ranked_page(candidates())
     elif found.window_start is not None and found.total < CANDIDATES:
-        # Fewer in the window: the rest are older. Where the oldest candidate is, then the
-        # candidates from there (read from the GIN index, as many as the window's and the
-        # rest together, never every match of a common word).
-        oldest = _oldest_candidate(session, matching, found.window_start, found.total)
-        found = ranked_page(candidates(oldest=oldest))
+        # Fewer in the window: the rest are older. When the window's share of matches says
+        # they are near, the oldest candidate is looked for in a second window and the
+        # candidates are read from there (a word in a fifth of the posts whose window held
+        # 999 matches reads a few dozen posts more, not its thousands of older matches);
+        # else from the GIN index: every match read, without ranking, then sorted by id.
+        oldest = _oldest_candidate_nearby(session, matching, found.window_start, found.total)
+        found = ranked_page(candidates() if oldest is None else candidates(oldest=oldest))
     total, ids = found.total or 0, found.ids
     if not ids:
         return total, []
@@ -492,43 +496,31 @@ def _search_postgresql(
     return total, hits
 
 
-def _oldest_candidate(session: Session, matching: Any, window_start: int, found: int) -> int:
-    """Return the id of the oldest candidate, below a window that held ``found`` matches
-    (0 when every match is one).
+def _oldest_candidate_nearby(
+    session: Session, matching: Any, window_start: int, found: int
+) -> int | None:
+    """Return the id of the oldest candidate, below a window that held ``found`` matches,
+    from a second window just below it; None when the rest are too far for one (that
+    window would be longer than FURTHER_WINDOWS windows) or not all in it.
 
-    A second window when the first one's share of matches says that one twice as long as
-    needed for the rest is at most FURTHER_WINDOWS windows (a word in a fifth of the posts
-    whose window held 999 matches reads a few dozen posts more, not the thousands of its
-    older matches); else, or when that window too held fewer, from the GIN index: every
-    older match is read, ids only, and the one needed kept.
+    The second window is twice as long as the first one's share of matches says the rest
+    need.
     """
+    if not found:
+        return None
     needed = CANDIDATES - found
+    posts = ceil(2 * needed * WINDOW / found) + WINDOW // 50
+    if posts > FURTHER_WINDOWS * WINDOW:
+        return None
     below = Post.id <= window_start
-    if found:
-        posts = ceil(2 * needed * WINDOW / found) + WINDOW // 50
-        if posts <= FURTHER_WINDOWS * WINDOW:
-            older = (
-                sa.select(Post.id)
-                .where(below)
-                .order_by(Post.id.desc())
-                .offset(posts)
-                .limit(1)
-                .scalar_subquery()
-            )
-            oldest = session.scalar(
-                matching(Post.id)
-                .where(below, Post.id > sa.func.coalesce(older, 0))
-                .order_by(Post.id.desc())
-                .offset(needed - 1)
-                .limit(1)
-            )
-            if oldest is not None:
-                return oldest
-    # "+ 0": not the primary key's order, so the planner takes the GIN index.
-    oldest = session.scalar(
-        matching(Post.id).where(below).order_by((Post.id + 0).desc()).offset(needed - 1).limit(1)
+    end = sa.select(Post.id).where(below).order_by(Post.id.desc()).offset(posts).limit(1)
+    return session.scalar(
+        matching(Post.id)
+        .where(below, Post.id > sa.func.coalesce(end.scalar_subquery(), 0))
+        .order_by(Post.id.desc())
+        .offset(needed - 1)
+        .limit(1)
     )
-    return oldest or 0
 
 
 def _legacy_headlines(session: Session, tsquery: Any, rows: list[Any]) -> dict[int, str]:
