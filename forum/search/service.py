@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from forum.accounts.models import User
@@ -173,7 +174,9 @@ SMALL_SET = 200
 LOOKUP_COST = 200
 
 
-def _small_set(session: Session, filters: SearchFilters, matches: sa.Select) -> sa.Select | None:
+def _small_set(
+    connection: Connection, filters: SearchFilters, matches: sa.Select
+) -> sa.Select | None:
     """Return the ids of the posts of the filtered author or board when they are few.
 
     FTS5 reads matches newest first and the filters are checked on each, so a filter that
@@ -196,12 +199,12 @@ def _small_set(session: Session, filters: SearchFilters, matches: sa.Select) -> 
         )
     for posts in sets:
         counted = sa.select(sa.func.count()).select_from(posts.limit(SMALL_SET + 1).subquery())
-        few = session.scalar(counted) or 0
+        few = connection.scalar(counted) or 0
         if few > SMALL_SET:
             continue
         enough = max(1, few) * LOOKUP_COST
         counted = sa.select(sa.func.count()).select_from(matches.limit(enough).subquery())
-        if (session.scalar(counted) or 0) >= enough:
+        if (connection.scalar(counted) or 0) >= enough:
             return posts
     return None
 
@@ -223,9 +226,9 @@ def _hit(row: Any, title_html: Markup, snippet_html: Markup) -> SearchHit:
     )
 
 
-def _count(session: Session, matches: sa.Select) -> int:
+def _count(connection: Connection, matches: sa.Select) -> int:
     capped = matches.with_only_columns(Post.id).order_by(None).limit(MAX_COUNTED + 1)
-    return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
+    return connection.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ class _Page:
 
 
 def _page_of_candidates(
-    session: Session,
+    connection: Connection,
     candidates: sa.Subquery,
     rank: Any,
     filters: SearchFilters,
@@ -259,7 +262,7 @@ def _page_of_candidates(
     columns = [candidates.c.id, sa.func.count().over().label("total")]
     if window_start is not None:
         columns.append(window_start.label("window_start"))
-    rows = session.execute(
+    rows = connection.execute(
         sa.select(*columns).order_by(*order).limit(per_page).offset((page - 1) * per_page)
     ).all()
     if rows:
@@ -270,11 +273,11 @@ def _page_of_candidates(
     if page == 1:
         return _Page(0, [])
     # Past the last page: the count alone, for the page to say how many there are.
-    return _Page(session.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, [])
+    return _Page(connection.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, [])
 
 
 def _page_of_small_set(
-    session: Session,
+    connection: Connection,
     fts: Any,
     match: Any,
     matching: Any,
@@ -288,7 +291,7 @@ def _page_of_small_set(
     pass over the candidates' rowid range without ORDER BY: asked per lookup, or with ORDER
     BY rank, FTS5 computes it for every match.
     """
-    rows = session.execute(
+    rows = connection.execute(
         matching(Post.id, Post.created_at, authors=False)
         .where(fts.c.rowid.in_(small))
         .order_by(Post.id.desc())
@@ -299,7 +302,7 @@ def _page_of_small_set(
         return len(rows), [row.id for row in rows]
     ids = [row.id for row in rows]
     ranks = dict(
-        session.execute(
+        connection.execute(
             sa.select(fts.c.rowid, fts.c.rank)
             .select_from(fts)
             .where(match, fts.c.rowid.between(min(ids), max(ids)), (fts.c.rowid + 0).in_(ids))
@@ -309,7 +312,7 @@ def _page_of_small_set(
 
 
 def _search_sqlite(
-    session: Session,
+    connection: Connection,
     query: ParsedQuery,
     where: list[Any],
     filters: SearchFilters,
@@ -329,7 +332,7 @@ def _search_sqlite(
     # The newest matches are the candidates: FTS5 reads its matches in rowid (post id) order
     # and stops after CANDIDATES visible ones, so neither bm25 nor the count ever looks at
     # more than that however common the words are.
-    small = _small_set(session, filters, sa.select(fts.c.rowid).select_from(fts).where(match))
+    small = _small_set(connection, filters, sa.select(fts.c.rowid).select_from(fts).where(match))
     if small is None:
         candidates = (
             matching(
@@ -339,10 +342,12 @@ def _search_sqlite(
             .limit(CANDIDATES)
             .subquery("candidates")
         )
-        found = _page_of_candidates(session, candidates, candidates.c.rank, filters, page, per_page)
+        found = _page_of_candidates(
+            connection, candidates, candidates.c.rank, filters, page, per_page
+        )
         total, ids = found.total or 0, found.ids
     else:
-        total, ids = _page_of_small_set(session, fts, match, matching, small, filters)
+        total, ids = _page_of_small_set(connection, fts, match, matching, small, filters)
         ids = ids[(page - 1) * per_page : page * per_page]
     if not ids:
         return total, []
@@ -350,7 +355,7 @@ def _search_sqlite(
     # so the match is read again, but only between the page's lowest and highest post ids
     # (FTS5 seeks to a rowid range; looking each post up by rowid re-reads the match list
     # once per post).
-    rows = session.execute(
+    rows = connection.execute(
         matching(
             *_COLUMNS,
             sa.func.highlight(table, 0, MARK_START, MARK_END).label("title_marked"),
@@ -408,7 +413,7 @@ FURTHER_WINDOWS = 4
 
 
 def _search_postgresql(
-    session: Session,
+    connection: Connection,
     query: ParsedQuery,
     where: list[Any],
     filters: SearchFilters,
@@ -440,7 +445,7 @@ def _search_postgresql(
 
     def ranked_page(found: sa.Subquery, window_start: Any = None) -> _Page:
         rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
-        return _page_of_candidates(session, found, rank, filters, page, per_page, window_start)
+        return _page_of_candidates(connection, found, rank, filters, page, per_page, window_start)
 
     # The newest matches are the candidates; only they are counted and ranked, so
     # ts_rank_cd never reads more than CANDIDATES vectors. First among the newest WINDOW
@@ -460,7 +465,7 @@ def _search_postgresql(
         # candidates are read from there (a word in a fifth of the posts whose window held
         # 999 matches reads a few dozen posts more, not its thousands of older matches);
         # else from the GIN index: every match read, without ranking, then sorted by id.
-        oldest = _oldest_candidate_nearby(session, matching, found.window_start, found.total)
+        oldest = _oldest_candidate_nearby(connection, matching, found.window_start, found.total)
         found = ranked_page(candidates() if oldest is None else candidates(oldest=oldest))
     total, ids = found.total or 0, found.ids
     if not ids:
@@ -470,7 +475,7 @@ def _search_postgresql(
     title = sa.func.replace(sa.func.replace(Thread.title, MARK_START, " "), MARK_END, " ")
     by_id = {
         row.id: row
-        for row in session.execute(
+        for row in connection.execute(
             _joined(
                 sa.select(
                     *_COLUMNS,
@@ -488,7 +493,9 @@ def _search_postgresql(
     rows = [by_id[post_id] for post_id in ids if post_id in by_id]
     # Migration 0009 stored the text of posts written before 0008; a post written some other
     # way without it (raw SQL) still gets a headline, derived here.
-    legacy = _legacy_headlines(session, tsquery, [row for row in rows if row.search_text is None])
+    legacy = _legacy_headlines(
+        connection, tsquery, [row for row in rows if row.search_text is None]
+    )
     hits = []
     for row in rows:
         body = legacy.get(row.id, row.body_headline)
@@ -497,7 +504,7 @@ def _search_postgresql(
 
 
 def _oldest_candidate_nearby(
-    session: Session, matching: Any, window_start: int, found: int
+    connection: Connection, matching: Any, window_start: int, found: int
 ) -> int | None:
     """Return the id of the oldest candidate, below a window that held ``found`` matches,
     from a second window just below it; None when the rest are too far for one (that
@@ -514,7 +521,7 @@ def _oldest_candidate_nearby(
         return None
     below = Post.id <= window_start
     end = sa.select(Post.id).where(below).order_by(Post.id.desc()).offset(posts).limit(1)
-    return session.scalar(
+    return connection.scalar(
         matching(Post.id)
         .where(below, Post.id > sa.func.coalesce(end.scalar_subquery(), 0))
         .order_by(Post.id.desc())
@@ -523,7 +530,7 @@ def _oldest_candidate_nearby(
     )
 
 
-def _legacy_headlines(session: Session, tsquery: Any, rows: list[Any]) -> dict[int, str]:
+def _legacy_headlines(connection: Connection, tsquery: Any, rows: list[Any]) -> dict[int, str]:
     if not rows:
         return {}
     texts = (
@@ -539,7 +546,7 @@ def _legacy_headlines(session: Session, tsquery: Any, rows: list[Any]) -> dict[i
         .render_derived()
     )
     return dict(
-        session.execute(
+        connection.execute(
             sa.select(
                 texts.c.id, sa.func.ts_headline(_CONFIG, texts.c.body, tsquery, _HEADLINE_OPTIONS)
             )
@@ -595,10 +602,13 @@ def search(
         if cached is not None:
             return cached
     where = [*_visibility(viewer), *_filters(filters)]
-    if session.get_bind().dialect.name == "postgresql":
-        total, hits = _search_postgresql(session, query, where, filters, page, per_page)
+    # The session's connection: the session's execute adds the ORM's handling of each
+    # statement, for no entity here.
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        total, hits = _search_postgresql(connection, query, where, filters, page, per_page)
     else:
-        total, hits = _search_sqlite(session, query, where, filters, page, per_page)
+        total, hits = _search_sqlite(connection, query, where, filters, page, per_page)
     results = SearchResults(hits, page, per_page, total, query.words)
     if cache_key is not None:
         cache.put(cache_key, results)
