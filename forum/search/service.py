@@ -433,9 +433,9 @@ def _search_postgresql(
     def candidates(newer_than: Any = None, oldest: int = 0) -> sa.Subquery:
         """The newest CANDIDATES matches with ids above ``newer_than`` (a window, read from
         the primary key) or from ``oldest`` on (from the GIN index)."""
-        statement = matching(
-            Post.id.label("id"), Post.created_at.label("created_at"), vector.label("vector")
-        )
+        # The vector only to rank by it: newest first sorts narrower rows without it.
+        vectors = [] if filters.newest_first else [vector.label("vector")]
+        statement = matching(Post.id.label("id"), Post.created_at.label("created_at"), *vectors)
         if newer_than is not None:
             statement = statement.where(Post.id > newer_than).order_by(Post.id.desc())
         else:
@@ -446,7 +446,7 @@ def _search_postgresql(
         return statement.limit(CANDIDATES).subquery("candidates")
 
     def ranked_page(found: sa.Subquery, window_start: Any = None) -> _Page:
-        rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
+        rank = None if filters.newest_first else sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
         return _page_of_candidates(connection, found, rank, filters, page, per_page, window_start)
 
     # The newest matches are the candidates; only they are counted and ranked, so
