@@ -430,9 +430,10 @@ def _search_postgresql(
             vector.op("@@")(tsquery), *where
         )
 
-    def candidates(newer_than: Any = None, oldest: int = 0) -> sa.Subquery:
+    def candidates(newer_than: Any = None, oldest: Any = None) -> sa.Subquery:
         """The newest CANDIDATES matches with ids above ``newer_than`` (a window, read from
-        the primary key) or from ``oldest`` on (from the GIN index)."""
+        the primary key) or from the id ``oldest`` on (from the GIN index; an expression,
+        every match when it is NULL)."""
         # The vector only to rank by it: newest first sorts narrower rows without it.
         vectors = [] if filters.newest_first else [vector.label("vector")]
         statement = matching(Post.id.label("id"), Post.created_at.label("created_at"), *vectors)
@@ -440,8 +441,8 @@ def _search_postgresql(
             statement = statement.where(Post.id > newer_than).order_by(Post.id.desc())
         else:
             # "+ 0": not the primary key's order, so the planner takes the GIN index.
-            if oldest:
-                statement = statement.where(Post.id >= oldest)
+            if oldest is not None:
+                statement = statement.where(Post.id >= sa.func.coalesce(oldest, 0))
             statement = statement.order_by((Post.id + 0).desc())
         return statement.limit(CANDIDATES).subquery("candidates")
 
@@ -467,8 +468,8 @@ def _search_postgresql(
         # candidates are read from there (a word in a fifth of the posts whose window held
         # 999 matches reads a few dozen posts more, not its thousands of older matches);
         # else from the GIN index: every match read, without ranking, then sorted by id.
-        oldest = _oldest_candidate_nearby(connection, matching, found.window_start, found.total)
-        found = ranked_page(candidates() if oldest is None else candidates(oldest=oldest))
+        oldest = _nearby_oldest_candidate(matching, found.window_start, found.total)
+        found = ranked_page(candidates(oldest=oldest))
     total, ids = found.total or 0, found.ids
     if not ids:
         return total, []
@@ -505,12 +506,11 @@ def _search_postgresql(
     return total, hits
 
 
-def _oldest_candidate_nearby(
-    connection: Connection, matching: Any, window_start: int, found: int
-) -> int | None:
+def _nearby_oldest_candidate(matching: Any, window_start: int, found: int) -> Any:
     """Return the id of the oldest candidate, below a window that held ``found`` matches,
-    from a second window just below it; None when the rest are too far for one (that
-    window would be longer than FURTHER_WINDOWS windows) or not all in it.
+    looked for in a second window just below it, as a scalar subquery (NULL when the
+    candidates are not all in it); None when the rest are too far for one (that window would
+    be longer than FURTHER_WINDOWS windows).
 
     The second window is twice as long as the first one's share of matches says the rest
     need.
@@ -523,13 +523,15 @@ def _oldest_candidate_nearby(
         return None
     below = Post.id <= window_start
     end = sa.select(Post.id).where(below).order_by(Post.id.desc()).offset(posts).limit(1)
-    return connection.scalar(
+    oldest = (
         matching(Post.id)
         .where(below, Post.id > sa.func.coalesce(end.scalar_subquery(), 0))
         .order_by(Post.id.desc())
         .offset(needed - 1)
         .limit(1)
     )
+    # Not correlated: the candidates' query reads the same tables.
+    return oldest.scalar_subquery().correlate(None)
 
 
 def _legacy_headlines(connection: Connection, tsquery: Any, rows: list[Any]) -> dict[int, str]:
