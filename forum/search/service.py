@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from forum.accounts.models import User
@@ -173,7 +174,9 @@ SMALL_SET = 200
 LOOKUP_COST = 200
 
 
-def _small_set(session: Session, filters: SearchFilters, matches: sa.Select) -> sa.Select | None:
+def _small_set(
+    connection: Connection, filters: SearchFilters, matches: sa.Select
+) -> sa.Select | None:
     """Return the ids of the posts of the filtered author or board when they are few.
 
     FTS5 reads matches newest first and the filters are checked on each, so a filter that
@@ -196,12 +199,12 @@ def _small_set(session: Session, filters: SearchFilters, matches: sa.Select) -> 
         )
     for posts in sets:
         counted = sa.select(sa.func.count()).select_from(posts.limit(SMALL_SET + 1).subquery())
-        few = session.scalar(counted) or 0
+        few = connection.scalar(counted) or 0
         if few > SMALL_SET:
             continue
         enough = max(1, few) * LOOKUP_COST
         counted = sa.select(sa.func.count()).select_from(matches.limit(enough).subquery())
-        if (session.scalar(counted) or 0) >= enough:
+        if (connection.scalar(counted) or 0) >= enough:
             return posts
     return None
 
@@ -223,25 +226,33 @@ def _hit(row: Any, title_html: Markup, snippet_html: Markup) -> SearchHit:
     )
 
 
-def _count(session: Session, matches: sa.Select) -> int:
+def _count(connection: Connection, matches: sa.Select) -> int:
     capped = matches.with_only_columns(Post.id).order_by(None).limit(MAX_COUNTED + 1)
-    return session.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
+    return connection.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
+
+
+@dataclass(frozen=True)
+class _Page:
+    total: int | None  # None: not known (PostgreSQL's window: the page is past its matches)
+    ids: list[int]
+    window_start: int | None = None  # the newest post id outside the window; None: no posts
 
 
 def _page_of_candidates(
-    session: Session,
+    connection: Connection,
     candidates: sa.Subquery,
     rank: Any,
     filters: SearchFilters,
     page: int,
     per_page: int,
-    complete: Any = None,
-) -> tuple[int, list[int]]:
+    window_start: Any = None,
+) -> _Page:
     """Return the number of candidates and the ids of the page's posts among them.
 
     One query: the window count is taken over every candidate, before the page's LIMIT.
-    ``complete`` (PostgreSQL's windows) is a boolean expression selected alongside: when it
-    is false, the count is returned negated (not every post was looked at).
+    ``window_start`` (PostgreSQL's window) is a scalar expression selected alongside, and
+    returned: where the window ends, so that the search can go on below it. With it, a page
+    past the candidates has an unknown total (nothing says whether the window was full).
     """
     order = (
         (candidates.c.created_at.desc(), candidates.c.id.desc())
@@ -249,25 +260,24 @@ def _page_of_candidates(
         else (rank, candidates.c.id.desc())
     )
     columns = [candidates.c.id, sa.func.count().over().label("total")]
-    if complete is not None:
-        columns.append(complete.label("complete"))
-    rows = session.execute(
+    if window_start is not None:
+        columns.append(window_start.label("window_start"))
+    rows = connection.execute(
         sa.select(*columns).order_by(*order).limit(per_page).offset((page - 1) * per_page)
     ).all()
     if rows:
-        if complete is not None and not rows[0].complete:
-            return -rows[0].total, [row.id for row in rows]
-        return rows[0].total, [row.id for row in rows]
-    if complete is not None:
-        return -1, []  # nothing here: look further
+        start = rows[0].window_start if window_start is not None else None
+        return _Page(rows[0].total, [row.id for row in rows], start)
+    if window_start is not None:
+        return _Page(None, [])
     if page == 1:
-        return 0, []
+        return _Page(0, [])
     # Past the last page: the count alone, for the page to say how many there are.
-    return session.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, []
+    return _Page(connection.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, [])
 
 
 def _page_of_small_set(
-    session: Session,
+    connection: Connection,
     fts: Any,
     match: Any,
     matching: Any,
@@ -281,7 +291,7 @@ def _page_of_small_set(
     pass over the candidates' rowid range without ORDER BY: asked per lookup, or with ORDER
     BY rank, FTS5 computes it for every match.
     """
-    rows = session.execute(
+    rows = connection.execute(
         matching(Post.id, Post.created_at, authors=False)
         .where(fts.c.rowid.in_(small))
         .order_by(Post.id.desc())
@@ -292,7 +302,7 @@ def _page_of_small_set(
         return len(rows), [row.id for row in rows]
     ids = [row.id for row in rows]
     ranks = dict(
-        session.execute(
+        connection.execute(
             sa.select(fts.c.rowid, fts.c.rank)
             .select_from(fts)
             .where(match, fts.c.rowid.between(min(ids), max(ids)), (fts.c.rowid + 0).in_(ids))
@@ -302,7 +312,7 @@ def _page_of_small_set(
 
 
 def _search_sqlite(
-    session: Session,
+    connection: Connection,
     query: ParsedQuery,
     where: list[Any],
     filters: SearchFilters,
@@ -322,21 +332,24 @@ def _search_sqlite(
     # The newest matches are the candidates: FTS5 reads its matches in rowid (post id) order
     # and stops after CANDIDATES visible ones, so neither bm25 nor the count ever looks at
     # more than that however common the words are.
-    small = _small_set(session, filters, sa.select(fts.c.rowid).select_from(fts).where(match))
+    small = _small_set(connection, filters, sa.select(fts.c.rowid).select_from(fts).where(match))
     if small is None:
+        # bm25 only to order by it: asked for, FTS5 computes it for every candidate (a third
+        # of the query's time), and newest first never reads it.
+        ranks = [] if filters.newest_first else [fts.c.rank]
         candidates = (
             matching(
-                Post.id.label("id"), Post.created_at.label("created_at"), fts.c.rank, authors=False
+                Post.id.label("id"), Post.created_at.label("created_at"), *ranks, authors=False
             )
             .order_by(fts.c.rowid.desc())
             .limit(CANDIDATES)
             .subquery("candidates")
         )
-        total, ids = _page_of_candidates(
-            session, candidates, candidates.c.rank, filters, page, per_page
-        )
+        rank = None if filters.newest_first else candidates.c.rank
+        found = _page_of_candidates(connection, candidates, rank, filters, page, per_page)
+        total, ids = found.total or 0, found.ids
     else:
-        total, ids = _page_of_small_set(session, fts, match, matching, small, filters)
+        total, ids = _page_of_small_set(connection, fts, match, matching, small, filters)
         ids = ids[(page - 1) * per_page : page * per_page]
     if not ids:
         return total, []
@@ -344,7 +357,7 @@ def _search_sqlite(
     # so the match is read again, but only between the page's lowest and highest post ids
     # (FTS5 seeks to a rowid range; looking each post up by rowid re-reads the match list
     # once per post).
-    rows = session.execute(
+    rows = connection.execute(
         matching(
             *_COLUMNS,
             sa.func.highlight(table, 0, MARK_START, MARK_END).label("title_marked"),
@@ -394,13 +407,15 @@ _HEADLINE_OPTIONS = (
 _TITLE_OPTIONS = f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"
 
 
-# Posts read newest first (from the primary key) before the matches are looked for in the
-# GIN index instead.
+# Posts read newest first (from the primary key) before the matches are looked for further.
 WINDOW = 5000
+# Below the window, a second window is read when the first one's share of matches says it
+# holds the rest twice over and it is at most this many windows long; else the GIN index.
+FURTHER_WINDOWS = 4
 
 
 def _search_postgresql(
-    session: Session,
+    connection: Connection,
     query: ParsedQuery,
     where: list[Any],
     filters: SearchFilters,
@@ -410,42 +425,52 @@ def _search_postgresql(
     vector = sa.literal_column("posts.search_vector")
     tsquery = _tsquery(query)
 
-    def boundary(window: int) -> Any:
-        newest = sa.select(Post.id).order_by(Post.id.desc()).offset(window).limit(1)
-        return newest.scalar_subquery()
+    def matching(*columns: Any) -> sa.Select:
+        return _joined(sa.select(*columns).select_from(Post), authors=False).where(
+            vector.op("@@")(tsquery), *where
+        )
 
-    def candidates(window: int | None) -> sa.Subquery:  # None: every post
-        statement = _joined(
-            sa.select(
-                Post.id.label("id"), Post.created_at.label("created_at"), vector.label("vector")
-            ).select_from(Post),
-            authors=False,
-        ).where(vector.op("@@")(tsquery), *where)
-        if window is not None:
-            statement = statement.where(Post.id > sa.func.coalesce(boundary(window), 0)).order_by(
-                Post.id.desc()
-            )
+    def candidates(newer_than: Any = None, oldest: Any = None) -> sa.Subquery:
+        """The newest CANDIDATES matches with ids above ``newer_than`` (a window, read from
+        the primary key) or from the id ``oldest`` on (from the GIN index; an expression,
+        every match when it is NULL)."""
+        # The vector only to rank by it: newest first sorts narrower rows without it.
+        vectors = [] if filters.newest_first else [vector.label("vector")]
+        statement = matching(Post.id.label("id"), Post.created_at.label("created_at"), *vectors)
+        if newer_than is not None:
+            statement = statement.where(Post.id > newer_than).order_by(Post.id.desc())
         else:
             # "+ 0": not the primary key's order, so the planner takes the GIN index.
+            if oldest is not None:
+                statement = statement.where(Post.id >= sa.func.coalesce(oldest, 0))
             statement = statement.order_by((Post.id + 0).desc())
         return statement.limit(CANDIDATES).subquery("candidates")
+
+    def ranked_page(found: sa.Subquery, window_start: Any = None) -> _Page:
+        rank = None if filters.newest_first else sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
+        return _page_of_candidates(connection, found, rank, filters, page, per_page, window_start)
 
     # The newest matches are the candidates; only they are counted and ranked, so
     # ts_rank_cd never reads more than CANDIDATES vectors. First among the newest WINDOW
     # posts, read newest first from the primary key: a word in a fifth of the posts or more
-    # has its 1,001 newest matches there. Otherwise (or when the window is the whole table)
-    # from the GIN index: every match is read, without ranking, then sorted by id. (Left to
-    # choose, the planner reads the primary key for phrases and filters it takes for
-    # common, and then reads the whole table: 200 ms on 100,000 posts.)
-    found = candidates(WINDOW)
-    rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
-    complete = boundary(WINDOW).is_(None)
-    total, ids = _page_of_candidates(session, found, rank, filters, page, per_page, complete)
-    if total < 0 and -total < CANDIDATES:
-        found = candidates(None)
-        rank = sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
-        total, ids = _page_of_candidates(session, found, rank, filters, page, per_page)
-    total = abs(total)
+    # has its 1,001 newest matches there. (Left to choose, the planner reads the primary key
+    # for phrases and filters it takes for common, and then reads the whole table: 200 ms on
+    # 100,000 posts.)
+    newest_outside = sa.select(Post.id).order_by(Post.id.desc()).offset(WINDOW).limit(1)
+    window_start = newest_outside.scalar_subquery()
+    found = ranked_page(candidates(sa.func.coalesce(window_start, 0)), window_start)
+    if found.total is None:
+        # The page is past the window's matches: how many there were is not known.
+        found = ranked_page(candidates())
+    elif found.window_start is not None and found.total < CANDIDATES:
+        # Fewer in the window: the rest are older. When the window's share of matches says
+        # they are near, the oldest candidate is looked for in a second window and the
+        # candidates are read from there (a word in a fifth of the posts whose window held
+        # 999 matches reads a few dozen posts more, not its thousands of older matches);
+        # else from the GIN index: every match read, without ranking, then sorted by id.
+        oldest = _nearby_oldest_candidate(matching, found.window_start, found.total)
+        found = ranked_page(candidates(oldest=oldest))
+    total, ids = found.total or 0, found.ids
     if not ids:
         return total, []
     config = _CONFIG
@@ -453,7 +478,7 @@ def _search_postgresql(
     title = sa.func.replace(sa.func.replace(Thread.title, MARK_START, " "), MARK_END, " ")
     by_id = {
         row.id: row
-        for row in session.execute(
+        for row in connection.execute(
             _joined(
                 sa.select(
                     *_COLUMNS,
@@ -471,7 +496,9 @@ def _search_postgresql(
     rows = [by_id[post_id] for post_id in ids if post_id in by_id]
     # Migration 0009 stored the text of posts written before 0008; a post written some other
     # way without it (raw SQL) still gets a headline, derived here.
-    legacy = _legacy_headlines(session, tsquery, [row for row in rows if row.search_text is None])
+    legacy = _legacy_headlines(
+        connection, tsquery, [row for row in rows if row.search_text is None]
+    )
     hits = []
     for row in rows:
         body = legacy.get(row.id, row.body_headline)
@@ -479,7 +506,35 @@ def _search_postgresql(
     return total, hits
 
 
-def _legacy_headlines(session: Session, tsquery: Any, rows: list[Any]) -> dict[int, str]:
+def _nearby_oldest_candidate(matching: Any, window_start: int, found: int) -> Any:
+    """Return the id of the oldest candidate, below a window that held ``found`` matches,
+    looked for in a second window just below it, as a scalar subquery (NULL when the
+    candidates are not all in it); None when the rest are too far for one (that window would
+    be longer than FURTHER_WINDOWS windows).
+
+    The second window is twice as long as the first one's share of matches says the rest
+    need.
+    """
+    if not found:
+        return None
+    needed = CANDIDATES - found
+    posts = ceil(2 * needed * WINDOW / found) + WINDOW // 50
+    if posts > FURTHER_WINDOWS * WINDOW:
+        return None
+    below = Post.id <= window_start
+    end = sa.select(Post.id).where(below).order_by(Post.id.desc()).offset(posts).limit(1)
+    oldest = (
+        matching(Post.id)
+        .where(below, Post.id > sa.func.coalesce(end.scalar_subquery(), 0))
+        .order_by(Post.id.desc())
+        .offset(needed - 1)
+        .limit(1)
+    )
+    # Not correlated: the candidates' query reads the same tables.
+    return oldest.scalar_subquery().correlate(None)
+
+
+def _legacy_headlines(connection: Connection, tsquery: Any, rows: list[Any]) -> dict[int, str]:
     if not rows:
         return {}
     texts = (
@@ -495,7 +550,7 @@ def _legacy_headlines(session: Session, tsquery: Any, rows: list[Any]) -> dict[i
         .render_derived()
     )
     return dict(
-        session.execute(
+        connection.execute(
             sa.select(
                 texts.c.id, sa.func.ts_headline(_CONFIG, texts.c.body, tsquery, _HEADLINE_OPTIONS)
             )
@@ -551,10 +606,13 @@ def search(
         if cached is not None:
             return cached
     where = [*_visibility(viewer), *_filters(filters)]
-    if session.get_bind().dialect.name == "postgresql":
-        total, hits = _search_postgresql(session, query, where, filters, page, per_page)
+    # The session's connection: the session's execute adds the ORM's handling of each
+    # statement, for no entity here.
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        total, hits = _search_postgresql(connection, query, where, filters, page, per_page)
     else:
-        total, hits = _search_sqlite(session, query, where, filters, page, per_page)
+        total, hits = _search_sqlite(connection, query, where, filters, page, per_page)
     results = SearchResults(hits, page, per_page, total, query.words)
     if cache_key is not None:
         cache.put(cache_key, results)

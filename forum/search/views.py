@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
+import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from forum import fragments
-from forum.boards import reading
+from forum.boards.models import Board
 from forum.extensions import db
 from forum.requests import positive_int
-from forum.search import cache, service
+from forum.search import service
 from forum.search.forms import SearchForm
 
 bp = Blueprint("search", __name__)
@@ -21,12 +24,29 @@ def _viewer():  # noqa: ANN202
     return current_user if current_user.is_authenticated else None
 
 
+def _board_choices(viewer) -> list[tuple[str, str]]:  # noqa: ANN001
+    """Return the slug and name of each board the viewer may search, in display order.
+
+    Two columns, not reading.visible_boards' boards with their last thread and its poster
+    loaded: the form shows names only, and loading those cost a millisecond a search."""
+    statement = _board_choices_statement(viewer is not None and viewer.is_moderator)
+    # On the session's connection: the session's execute adds the ORM's handling, for no
+    # entity here.
+    return [(row.slug, row.name) for row in db.session.connection().execute(statement)]
+
+
+@functools.cache
+def _board_choices_statement(moderator: bool) -> sa.Select:
+    boards = Board.__table__
+    statement = sa.select(boards.c.slug, boards.c.name).order_by(boards.c.position, boards.c.name)
+    return statement if moderator else statement.where(boards.c.moderators_only.is_(False))
+
+
 @bp.get("/search")
 def search():  # noqa: ANN201
     form = SearchForm(request.args)
-    boards = reading.visible_boards(db.session, _viewer())
     form.board.choices = [SelectChoice("", "All boards")] + [
-        SelectChoice(board.slug, board.name) for board in boards
+        SelectChoice(slug, name) for slug, name in _board_choices(_viewer())
     ]
     page = positive_int(request.args.get("page", "1"), 1000)
     if page is None:
@@ -64,7 +84,7 @@ def search():  # noqa: ANN201
         request.query_string,
         [(choice.value, choice.label) for choice in form.board.choices],
         problem,
-        cache.dumps(results) if results is not None else None,
+        results,  # pickled by key_of, as it is: quicker than its JSON
     )
     content = fragments.cached(
         key,

@@ -17,7 +17,7 @@ from forum.boards import posting
 from forum.boards.models import Board, Post, Thread
 from forum.extensions import db
 from forum.moderation import removals, threads
-from forum.search import generation
+from forum.search import cache, generation
 from forum.search.service import SearchFilters, search
 from tests.conftest import count_queries, make_board, make_user
 
@@ -55,6 +55,20 @@ def test_a_repeated_search_reads_only_the_generation(forum) -> None:
     assert len(again) == 1 and "search_generation" in again[0]
     # Another page, filter or order is another entry.
     assert len(_statements("payout delays")) > 2
+
+
+def test_cached_results_are_the_results_searched(forum) -> None:
+    # What the cache stores (cache.dumps, field by field) loads as the very results: every
+    # field of the page and of each hit, markup and aware times included.
+    app, author, moderator, board, thread = forum
+    posting.reply(db.session, author, thread, "A <b>payout</b> & a second payout.")
+    db.session.commit()
+    searched = search(db.session, moderator, "payout", SearchFilters())
+    db.session.rollback()
+    assert len(searched.hits) == 2
+    assert cache._load(cache.dumps(searched)) == searched
+    assert search(db.session, moderator, "payout", SearchFilters()) == searched  # a hit
+    db.session.rollback()
 
 
 def test_the_generation_moves_with_searchable_changes_only(forum) -> None:

@@ -193,7 +193,7 @@ def test_a_filtered_search_still_ranks_titles_first(member, board, monkeypatch, 
     assert "Escrow explained" in _titles(results)[0].replace("<mark>", "").replace("</mark>", "")
 
 
-@pytest.mark.parametrize("window", [1, 3, 5000])
+@pytest.mark.parametrize("window", [1, 3, 4, 5000])
 def test_postgresql_finds_the_same_newest_matches_whatever_its_window(
     member, board, monkeypatch, window
 ) -> None:
@@ -209,3 +209,30 @@ def test_postgresql_finds_the_same_newest_matches_whatever_its_window(
     assert results.total == 4  # the candidates: the 4 newest of 6 matches
     assert [hit.thread_id for hit in results.hits] == matching[::-1][:4]
     assert all("<mark>" in str(hit.snippet_html) for hit in results.hits)
+
+
+@pytest.mark.parametrize("window", [2, 4, 5000])
+@pytest.mark.parametrize("newest_first", [False, True], ids=["best", "newest"])
+def test_postgresql_finds_old_matches_below_a_window_of_recent_ones(
+    member, board, monkeypatch, window, newest_first
+) -> None:
+    # Recent matches and one old one, many posts apart: with a window of 4 posts (3 of them
+    # matches) the second window, sized for one more match, holds none, and the GIN index
+    # finds it; with 2 (one match) the rest are too far for a second window; with 5000 the
+    # window holds every post. (test_postgresql_finds_the_same_newest_matches_whatever_its_
+    # window's window of 4 finds the rest in a second window.)
+    monkeypatch.setattr(service, "WINDOW", window)
+    monkeypatch.setattr(service, "CANDIDATES", 4)
+    old = posting.create_thread(db.session, member, board, "Escrow basics", "Escrow note")
+    for n in range(10):
+        posting.create_thread(db.session, member, board, f"Other {n}", "Nothing here")
+    recent = [
+        posting.create_thread(db.session, member, board, f"Recent {n}", "Escrow note").id
+        for n in range(3)
+    ]
+    posting.create_thread(db.session, member, board, "Last", "Nothing here")
+    results = search(db.session, None, "escrow", SearchFilters(newest_first=newest_first), 1, 10)
+    assert results.total == 4
+    assert sorted(hit.thread_id for hit in results.hits) == sorted([old.id, *recent])
+    if not newest_first:  # the title match ranks first
+        assert results.hits[0].thread_id == old.id
