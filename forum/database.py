@@ -157,7 +157,7 @@ class Prepared:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._by_dialect: dict[str, tuple[str, dict, list, list[str] | None]] = {}
-        self._result_processors: dict[str, list[Callable[[Any], Any] | None]] = {}
+        self._results: dict[str, list] = {}
 
     def _compiled(self, dialect: Any) -> tuple[str, dict, list, list[str] | None]:
         found = self._by_dialect.get(dialect.name)
@@ -187,27 +187,42 @@ class Prepared:
         return self._run(connection, "execute", self._args(connection.dialect, params))
 
     def first(self, connection: Any, params: dict[str, Any]) -> tuple | None:
-        """Run the statement and return its first row with each value converted by its
-        column's type, as a SQLAlchemy result would (``UTCDateTime`` gives aware datetimes on
-        SQLite too), or None when there is no row."""
+        """Run the statement and return its first row converted as ``fetch`` converts rows,
+        or None when there is no row."""
+        rows = self.fetch(connection, params)
+        return rows[0] if rows else None
+
+    def fetch(self, connection: Any, params: dict[str, Any]) -> list[tuple]:
+        """Run the statement and return its rows with the result processing ``execute``
+        would apply (``UTCDateTime``, JSON, booleans on SQLite): for statements whose rows
+        hold more than plain numbers and strings."""
         cursor = self.execute(connection, params)
         try:
-            row = cursor.fetchone()
+            rows = cursor.fetchall()
         finally:
             cursor.close()
-        if row is None:
-            return None
-        processors = self._result_processors.get(connection.dialect.name)
-        if processors is None:
-            dialect = connection.dialect
-            processors = self._result_processors[dialect.name] = [
+        processors = self._result_processors(connection.dialect)
+        if not any(processors):
+            return rows
+        pairs = list(enumerate(processors))
+        converted = []
+        for row in rows:
+            values = list(row)
+            for index, process in pairs:
+                if process is not None and values[index] is not None:
+                    values[index] = process(values[index])
+            converted.append(tuple(values))
+        return converted
+
+    def _result_processors(self, dialect: Any) -> list:
+        found = self._results.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            found = self._results[dialect.name] = [
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.exported_columns
+                for column in compiled._result_columns
             ]
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(row, processors, strict=True)
-        )
+        return found
 
     def execute_many(self, connection: Any, rows: list[dict[str, Any]]) -> None:
         """Run the statement once per row with the driver's ``executemany``."""
