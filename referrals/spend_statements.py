@@ -213,36 +213,55 @@ def _members(ids: str, externals: str, arrays: bool) -> sa.CompoundSelect:
     return sa.union_all(listed, by_external)
 
 
+def _one_of(column: sa.ColumnElement, values: sa.Select | sa.CompoundSelect, arrays: bool) -> Any:
+    """Return ``column`` among the values a subquery lists: on PostgreSQL ``= ANY(ARRAY(…))``,
+    an array computed once before the scan (an InitPlan), not a join (see ``_concerned``)."""
+    if arrays:
+        return column == sa.any_(sa.func.array(values.scalar_subquery()))
+    return column.in_(values)
+
+
 def _concerned(arrays: bool) -> sa.CTE:
+    """Return the referrals the events may count for, locked in id order: those of client
+    programs whose referee pays, and of freelancer programs whose referee is paid.
+
+    The locking query reads the referrals table alone; on PostgreSQL the members and programs
+    it matches are arrays computed before it runs (InitPlans), not joins. After waiting for a
+    referral's lock, PostgreSQL re-checks the referral's newest version against the query by
+    running the query's plan again for that one row (EvalPlanQual). When the members were a
+    semi-join on a UNION ALL (named by id or by marketplace id) that the planner ran as a
+    join on the distinct members, that re-check lost the row for some referrals: the lock
+    was taken, the referral not returned, and the batch stored its events without counting
+    them (``tests/referrals/test_spend_locking.py``). The referrals' programs and tiers are
+    joined to the locked rows afterwards (``_opening``).
+    """
+    referee = _referrals.c.referee_id
+    payers = _members("payers", "payer_externals", arrays)
+    payees = _members("payees", "payee_externals", arrays)
+    clients, freelancers = (
+        sa.select(_programs.c.id).where(_programs.c.referee_kind == kind.value)
+        for kind in (RefereeKind.CLIENT, RefereeKind.FREELANCER)
+    )
     return (
-        sa.select(
-            *(_referrals.c[name] for name in REFERRAL_FIELDS),
-            *(_programs.c[name] for name in PROGRAM_FIELDS),
-            *(_tiers.c[name] for name in TIER_FIELDS),
-            _tiers.c.position,
-        )
-        .select_from(
-            _referrals.join(_programs, _programs.c.id == _referrals.c.program_id).outerjoin(
-                _tiers, _tiers.c.program_id == _programs.c.id
-            )
-        )
+        sa.select(*(_referrals.c[name] for name in REFERRAL_FIELDS))
         .where(
-            # Every party named, first: the semi-join that finds the referrals by index.
-            _referrals.c.referee_id.in_(_members("user_ids", "externals", arrays)),
+            # Every party named, first: the referrals found by their referee index.
+            _one_of(referee, _members("user_ids", "externals", arrays), arrays),
             sa.or_(
                 sa.and_(
-                    _programs.c.referee_kind == RefereeKind.CLIENT.value,
-                    _referrals.c.referee_id.in_(_members("payers", "payer_externals", arrays)),
+                    _one_of(referee, payers, arrays),
+                    _one_of(_referrals.c.program_id, clients, arrays),
                 ),
                 sa.and_(
-                    _programs.c.referee_kind == RefereeKind.FREELANCER.value,
-                    _referrals.c.referee_id.in_(_members("payees", "payee_externals", arrays)),
+                    _one_of(referee, payees, arrays),
+                    _one_of(_referrals.c.program_id, freelancers, arrays),
                 ),
             ),
         )
-        .order_by(_referrals.c.id, _tiers.c.position)
-        .with_for_update(of=_referrals)
+        .order_by(_referrals.c.id)
+        .with_for_update()
         .cte("concerned")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
 
 
@@ -256,7 +275,21 @@ def _opening(arrays: bool) -> sa.CompoundSelect:
     another transaction stored meanwhile then makes the insert fail (EventRace, and the
     retry finds it), and nothing else read here changes under a referral's lock.
     """
-    concerned = _concerned(arrays)
+    locked = _concerned(arrays)
+    concerned = (
+        sa.select(
+            *locked.c,
+            *(_programs.c[name] for name in PROGRAM_FIELDS),
+            *(_tiers.c[name] for name in TIER_FIELDS),
+            _tiers.c.position,
+        )
+        .select_from(
+            locked.join(_programs, _programs.c.id == locked.c.program_id).outerjoin(
+                _tiers, _tiers.c.program_id == _programs.c.id
+            )
+        )
+        .subquery("concerned")
+    )
     layout = [(f"r{i}", column.type) for i, column in enumerate(concerned.c)]
     layout += [
         ("event_id", _events.c.event_id.type),
