@@ -211,7 +211,6 @@ class Prepared:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._by_dialect: dict[str, tuple[str, dict, list, list[str] | None]] = {}
-        self._result_processors: dict[str, list[Callable[[Any], Any] | None]] = {}
         self._row_makers: dict[str, tuple[Callable[[Any], tuple], list[tuple[int, Any]]]] = {}
 
     def _compiled(self, dialect: Any) -> tuple[str, dict, list, list[str] | None]:
@@ -241,10 +240,9 @@ class Prepared:
         transaction, and return the DB-API cursor (``fetchone``/``fetchall``)."""
         return self._run(connection, "execute", self._args(connection.dialect, params))
 
-    def first(self, connection: Any, params: dict[str, Any]) -> tuple | None:
-        """Run the statement and return its first row with each value converted by its
-        column's type, as a SQLAlchemy result would (``UTCDateTime`` gives aware datetimes on
-        SQLite too), or None when there is no row."""
+    def first(self, connection: Any, params: dict[str, Any]) -> Any:
+        """Run the statement and return its first row converted as ``all`` converts rows, or
+        None when there is no row."""
         cursor = self.execute(connection, params)
         try:
             row = cursor.fetchone()
@@ -252,26 +250,23 @@ class Prepared:
             cursor.close()
         if row is None:
             return None
-        processors = self._result_processors.get(connection.dialect.name)
-        if processors is None:
-            dialect = connection.dialect
-            processors = self._result_processors[dialect.name] = [
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.exported_columns
-            ]
-        return tuple(
-            value if process is None else process(value)
-            for value, process in zip(row, processors, strict=True)
-        )
+        make, converted = self._rows_of(connection.dialect)
+        if converted:
+            row = list(row)
+            for i, process in converted:
+                row[i] = process(row[i])
+        return make(row)
 
     def all(self, connection: Any, params: dict[str, Any]) -> list[Any]:
         """Run the statement and return every row, each value converted by its column's type
-        as ``first`` does, as named tuples: ``row.title`` as on SQLAlchemy's rows (the keys
-        of ``selected_columns``), and ``tuple(row)`` the same values.
+        as SQLAlchemy's result would (``UTCDateTime`` gives aware datetimes on SQLite too;
+        JSON, booleans), as named tuples: ``row.title`` as on SQLAlchemy's rows (the keys of
+        the statement's ``exported_columns``: a SELECT's columns, or what an INSERT
+        RETURNs), and ``tuple(row)`` the same values.
 
-        For the read pages' statements: SQLAlchemy's execution and result set-up cost more
-        than PostgreSQL took to run the statement (on PostgreSQL it also builds psycopg's
-        description of every column, each time)."""
+        For the read pages' and spend events' statements: SQLAlchemy's execution and result
+        set-up cost more than PostgreSQL took to run the statement (on PostgreSQL it also
+        builds psycopg's description of every column, each time)."""
         cursor = self.execute(connection, params)
         try:
             rows = cursor.fetchall()
@@ -291,7 +286,7 @@ class Prepared:
     def _rows_of(self, dialect: Any) -> tuple[Callable[[Any], tuple], list[tuple[int, Any]]]:
         found = self._row_makers.get(dialect.name)
         if found is None:
-            fields = list(self.statement.selected_columns.keys())
+            fields = list(self.statement.exported_columns.keys())
             row = namedtuple("Row", fields, rename=True)  # type: ignore[misc]
             converted = []
             for i, column in enumerate(self.statement.exported_columns):

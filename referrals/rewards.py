@@ -27,6 +27,7 @@ from referrals.models import (
     RewardStatus,
     Tier,
 )
+from referrals.referral_rows import NewReward, ReferralRow
 from referrals.rewards_text import format_cents
 
 MAX_PAGE = 1000
@@ -70,15 +71,18 @@ class LiveReward:
 
 @dataclass
 class Batch:
-    """What ``settle`` shares across the events of one batch: the live threshold rewards of
-    its (locked) referrals, by live key (from ``live_rewards``, kept up to date), and the
-    change to each referrer's total, written once by ``finish``."""
+    """What ``settle`` shares across the events of one batch, whose referrals are plain rows
+    (``referral_rows.ReferralRow``): the live threshold rewards of its (locked) referrals, by
+    live key (read once for the batch, kept up to date), the rewards it makes, inserted
+    together by ``finish``, and the change to each referrer's total, written once there."""
 
-    live_by_key: dict[str, Reward | LiveReward]
+    live_by_key: dict[str, LiveReward | NewReward]
     referrer_deltas: dict[tuple[int, int], int] = field(default_factory=dict)
+    made: list[NewReward] = field(default_factory=list)
 
     def finish(self, session: Session) -> None:
-        """Write the referrers' totals (one statement, in key order) and flush the rewards."""
+        """Write the referrers' totals (one statement, in key order). The rewards made are
+        the caller's to insert (``spend_storage.insert_rewards``), before this."""
         changes = [
             {"p": program_id, "r": referrer_id, "delta": delta}
             for (program_id, referrer_id), delta in sorted(self.referrer_deltas.items())
@@ -87,7 +91,6 @@ class Batch:
         self.referrer_deltas.clear()
         if changes:
             session.connection().execute(_ADD_TO_REFERRER_TOTAL, changes)
-        session.flush()
 
 
 _totals = ReferrerTotal.__table__
@@ -139,7 +142,7 @@ def _money_allowance(
 
 def _add_reward(
     session: Session,
-    referral: Referral,
+    referral: Referral | ReferralRow,
     program: Program,
     tier: Tier,
     amount: int,
@@ -147,24 +150,29 @@ def _add_reward(
     spend_event_id: int | None,
     key: str | None,
     batch: Batch | None = None,
-) -> Reward:
+) -> Reward | NewReward:
     immediate = program.hold_days == 0
-    reward = Reward(
-        referral_id=referral.id,
-        tier_id=tier.id,
-        program_id=program.id,
-        referrer_id=referral.referrer_id,
-        kind=tier.reward_kind,
-        amount=amount,
-        currency=program.currency,
-        live_key=key,
-        spend_event_id=spend_event_id,
-        created_at=now,
-        hold_until=now + timedelta(days=program.hold_days),
-        status=(RewardStatus.APPROVED if immediate else RewardStatus.PENDING).value,
-        approved_at=now if immediate else None,
-    )
-    session.add(reward)
+    values = {
+        "referral_id": referral.id,
+        "tier_id": tier.id,
+        "program_id": program.id,
+        "referrer_id": referral.referrer_id,
+        "kind": tier.reward_kind,
+        "amount": amount,
+        "currency": program.currency,
+        "live_key": key,
+        "spend_event_id": spend_event_id,
+        "created_at": now,
+        "hold_until": now + timedelta(days=program.hold_days),
+        "status": (RewardStatus.APPROVED if immediate else RewardStatus.PENDING).value,
+        "approved_at": now if immediate else None,
+    }
+    if batch is not None:  # inserted with the batch's others when it ends
+        reward = NewReward(**values)
+        batch.made.append(reward)
+    else:
+        reward = Reward(**values)
+        session.add(reward)
     if tier.reward_kind in MONEY_KINDS:
         referral.rewarded_cents += amount
         _change_referrer_total(session, referral, amount, batch)
@@ -200,7 +208,7 @@ def _grant(
 def _reverse(
     session: Session,
     referral: Referral,
-    reward: Reward | LiveReward,
+    reward: Reward | LiveReward | NewReward,
     from_statuses: tuple[str, ...],
     reason: str,
     now: datetime,
@@ -208,6 +216,16 @@ def _reverse(
     batch: Batch | None = None,
 ) -> bool:
     """Reverse the reward if it is still in one of ``from_statuses``; return whether it was."""
+    if isinstance(reward, NewReward):  # made earlier in this batch, not inserted yet
+        if reward.status not in from_statuses:
+            return False
+        reward.status = RewardStatus.REVERSED.value
+        reward.live_key = None
+        reward.reversed_at = now
+        reward.reversal_reason = reason
+        reward.reversed_by_id = admin.id if admin else None
+        _give_back(session, referral, reward, batch)
+        return True
     reversed_id = session.scalar(
         sa.update(Reward)
         .where(Reward.id == reward.id, Reward.status.in_(from_statuses))
@@ -230,12 +248,22 @@ def _reverse(
             session.expire(loaded)
     if reversed_id is None:
         return False
+    _give_back(session, referral, reward, batch)
+    return True
+
+
+def _give_back(
+    session: Session,
+    referral: Referral | ReferralRow,
+    reward: Reward | LiveReward | NewReward,
+    batch: Batch | None,
+) -> None:
+    """Take a reversed reward's money out of the referral's and the referrer's totals."""
     if reward.kind in MONEY_KINDS:
         referral.rewarded_cents -= reward.amount
         _change_referrer_total(session, referral, -reward.amount, batch)
         if reward.kind == RewardKind.REVENUE_SHARE:
             referral.share_accrued_cents -= reward.amount
-    return True
 
 
 def _settle_revenue_share(
@@ -261,44 +289,34 @@ def _settle_revenue_share(
     )
 
 
-def live_rewards(session: Session, referrals: Iterable[Referral]) -> dict[str, LiveReward]:
-    """Return the live threshold rewards of these (locked) referrals, by live key: what
-    ``settle`` would look up, in one query for a whole batch of events."""
-    keys = [
+def live_keys(referrals: Iterable[ReferralRow]) -> list[str]:
+    """Return the live keys of these referrals' threshold tiers: what ``settle`` looks up, for
+    a batch to read its live rewards (as ``LiveReward``) in one query."""
+    return [
         live_key(referral.id, tier.id)
         for referral in referrals
         for tier in referral.program.tiers
         if not tier.is_revenue_share
     ]
-    if not keys:
-        return {}
-    found = session.connection().execute(_LIVE_REWARDS, {"keys": keys})
-    return {row.live_key: LiveReward(*row) for row in found}
-
-
-# Built once, the keys bound at execution.
-_LIVE_REWARDS = sa.select(
-    Reward.id, Reward.live_key, Reward.tier_id, Reward.status, Reward.kind, Reward.amount
-).where(Reward.live_key.in_(sa.bindparam("keys", expanding=True)))
 
 
 def settle(
     session: Session,
-    referral: Referral,
+    referral: Referral | ReferralRow,
     now: datetime,
     spend_event_id: int | None = None,
     batch: Batch | None = None,
-) -> list[Reward]:
+) -> list[Reward | NewReward]:
     """Bring the referral's rewards in line with its running totals; return the rewards made.
 
     Call with the referral locked (``lock_referral``). Each reached tier without a live reward
     gets one; a pending reward whose threshold is no longer reached is reversed with the
     reason; the revenue share accrues or is clawed back to match the share base.
 
-    ``batch`` (for the events of a batch) stands in for the lookup of the live rewards and
-    collects the changes to referrers' totals; the caller then calls ``batch.finish`` once at
-    the end. Rewards are flushed at once only when their id is needed within the batch (a
-    threshold reward a later refund may reverse, or an approved one the referrer is told of).
+    ``batch`` (for the events of a batch, whose referral is then a ``ReferralRow``) stands
+    in for the lookup of the live rewards and collects the rewards made and the changes to
+    referrers' totals; at the end the caller inserts ``batch.made`` (and tells referrers of
+    those approved at once) and calls ``batch.finish``.
     """
     program = referral.program
     blocked = set(referral.blocked_tier_ids or ())
@@ -370,9 +388,10 @@ def settle(
                 batch.live_by_key[reward.live_key] = reward
     if share_tier is not None:
         settle_share(share_tier)
+    if batch is not None:
+        return made  # inserted, and approved ones told of, when the batch ends
     approved = [r for r in made if r.status == RewardStatus.APPROVED]  # no hold: approved at once
-    if batch is None or approved or any(r.live_key is not None for r in made):
-        session.flush()  # rewards get their ids: a later event of the batch may reverse them
+    session.flush()  # the rewards get their ids
     for reward in approved:
         messages.reward_approved(
             session, reward.referrer_id, referral.id, reward.id, reward.kind, reward.amount

@@ -3,6 +3,7 @@ and counted into the running totals of the referrals they concern."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -10,17 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from forum.accounts.models import User
-from referrals import rewards, spend_statements, tiers
-from referrals.models import (
-    EventKind,
-    RefereeKind,
-    Referral,
-    SpendBalance,
-)
-from referrals.spend_statements import BALANCE_COLUMNS, EVENT_COLUMNS, TOTAL_COLUMNS
+from referrals import rewards, spend_storage, tiers
+from referrals.models import EventKind, SpendBalance
+from referrals.referral_rows import ReferralRow
 
 MAX_BATCH = 1000
 MAX_AMOUNT_CENTS = 10**13  # $100 billion: far beyond any payment, far below 64-bit limits
@@ -151,51 +146,25 @@ def _balance_key(party: Party, user: User | None) -> str:
     return f"external:{party.external_id}"
 
 
-def _count(referral: Referral, event: EventIn) -> None:
-    """Add the event to the referral's running totals.
-
-    The new totals are set as the referral's loaded values, not as ORM changes: a batch
-    writes the totals of all its referrals in one statement (``_write_totals``) instead of
-    the unit of work comparing every referral's attributes at the flush.
-    """
+def _count(referral: ReferralRow, event: EventIn) -> None:
+    """Add the event to the referral's running totals (written by ``_write_totals``)."""
     amount = event.amount_cents
-    net, share_base = referral.net_cents, referral.share_base_cents
-    share_tier = next((t for t in referral.program.tiers if t.is_revenue_share), None)
     if event.kind == EventKind.PAYMENT:
-        net += amount
+        referral.net_cents += amount
+        share_tier = next((t for t in referral.program.tiers if t.is_revenue_share), None)
         if (
             share_tier is not None
             and share_tier.share_months is not None
             and (event.occurred_at < tiers.add_months(referral.created_at, share_tier.share_months))
         ):
-            share_base += amount
+            referral.share_base_cents += amount
     else:
-        net -= amount
-        share_base = max(0, share_base - amount)
+        referral.net_cents -= amount
+        referral.share_base_cents = max(0, referral.share_base_cents - amount)
     last = referral.last_event_at
     if last is None or event.occurred_at > last:
-        last = event.occurred_at
-    set_committed_value(referral, "net_cents", net)
-    set_committed_value(referral, "share_base_cents", share_base)
-    set_committed_value(referral, "event_count", referral.event_count + 1)
-    set_committed_value(referral, "last_event_at", last)
-
-
-def _write_totals(session: Session, counted: list[Referral]) -> None:
-    """Store the running totals ``_count`` left on the (locked) referrals: one statement."""
-    if counted:
-        sql = _statements(session)
-        rows = [
-            {
-                "rid": r.id,
-                "net": r.net_cents,
-                "base": r.share_base_cents,
-                "count": r.event_count,
-                "last": r.last_event_at,
-            }
-            for r in sorted(counted, key=lambda r: r.id)
-        ]
-        session.connection().execute(sql.write_totals, sql.rows(rows, TOTAL_COLUMNS))
+        referral.last_event_at = event.occurred_at
+    referral.event_count += 1
 
 
 def record_event(session: Session, event: EventIn, now: datetime, source: str = "api") -> Outcome:
@@ -210,29 +179,6 @@ def record_event(session: Session, event: EventIn, now: datetime, source: str = 
         return record_batch(session, [event], now, source)[0]
     except BatchRejected as rejected:
         raise rejected.errors[0] from None
-
-
-def _statements(session: Session) -> spend_statements.Statements:
-    return spend_statements.for_dialect(session.get_bind().dialect.name)
-
-
-def _member_ids(session: Session, events: list[EventIn]) -> tuple[set[int], dict[str, int]]:
-    """Return the ids among those the events name that are members, and the members the
-    events name by marketplace id: two queries for the whole batch."""
-    parties = [p for e in events for p in (e.payer, e.payee)]
-    ids = {p.user_id for p in parties if p.user_id is not None}
-    externals = {p.external_id for p in parties if p.user_id is None and p.external_id}
-    known = set(
-        session.scalars(_statements(session).known_ids, {"ids": sorted(ids)}) if ids else ()
-    )
-    by_external: dict[str, int] = {}
-    if externals:
-        by_external = dict(
-            session.execute(
-                sa.select(User.external_id, User.id).where(User.external_id.in_(externals))
-            ).all()
-        )
-    return known, by_external
 
 
 def _balances(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -252,43 +198,6 @@ def _balances(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, 
         .with_for_update()
     ).all()
     return {(a, b): paid - refunded for a, b, paid, refunded in rows}
-
-
-def _write_balances(session: Session, deltas: dict[tuple[str, str], list[int]]) -> None:
-    """Add each pair's payments and refunds of the batch to its running balance."""
-    if not deltas:
-        return
-    sql = _statements(session)
-    rows = [
-        {"payer_key": a, "payee_key": b, "paid_cents": paid, "refunded_cents": refunded}
-        for (a, b), (paid, refunded) in sorted(deltas.items())
-    ]
-    session.connection().execute(sql.upsert_balances, sql.rows(rows, BALANCE_COLUMNS))
-
-
-def _concerned_referrals(
-    session: Session, payers: set[int], payees: set[int]
-) -> tuple[dict[int, Referral], dict[int, Referral]]:
-    """Return, locked in id order, the referrals the batch counts for: by payer for programs
-    that refer clients, by payee for programs that refer freelancers."""
-    if not payers and not payees:
-        return {}, {}
-    referrals = session.scalars(
-        _statements(session).concerned_referrals,
-        {"payers": sorted(payers), "payees": sorted(payees)},
-        execution_options={"populate_existing": True},
-    ).all()
-    programs = {r.program.id: r.program for r in referrals}
-    by_program: dict[int, list] = {program_id: [] for program_id in programs}
-    if programs:
-        for tier in session.scalars(_statements(session).tiers, {"programs": sorted(programs)}):
-            by_program[tier.program_id].append(tier)
-    for program_id, program in programs.items():
-        set_committed_value(program, "tiers", by_program[program_id])
-    kinds = {r.id: r.program.referee_kind for r in referrals}
-    by_payer = {r.referee_id: r for r in referrals if kinds[r.id] == RefereeKind.CLIENT.value}
-    by_payee = {r.referee_id: r for r in referrals if kinds[r.id] == RefereeKind.FREELANCER.value}
-    return by_payer, by_payee
 
 
 def record_batch(
@@ -313,16 +222,16 @@ def record_batch(
             errors[position] = error
         else:
             digests[position] = body_hash(event)
-    wanted = {events[p].event_id for p in digests}
-    stored = (
-        {
-            row.event_id: row
-            for row in session.execute(_statements(session).stored, {"ids": sorted(wanted)})
-        }
-        if wanted
-        else {}
+    # Prepared statements run on the connection, without the ORM's autoflush: flush what
+    # the session holds first (nothing, for the API), as a query through it would.
+    session.flush()
+    connection = session.connection()
+    opening = (
+        spend_storage.open_batch(connection, [events[p] for p in digests])
+        if digests
+        else spend_storage.Opening({}, set(), {}, {}, {})
     )
-    known, by_external = _member_ids(session, [events[p] for p in digests])
+    stored, known, by_external = opening.stored, opening.known, opening.by_external
 
     def member_id(party: Party) -> int | None:
         if party.user_id is not None:
@@ -352,14 +261,13 @@ def record_batch(
         event = events[position]
         row = stored.get(event.event_id)
         if row is not None:
-            if row.body_hash != digest:
+            kind, stored_hash, attributed, received_at = row
+            if stored_hash != digest:
                 errors[position] = EventConflict(
                     "event_id", "This event id was already used for a different event."
                 )
             else:
-                replays[position] = Outcome(
-                    row.event_id, row.kind, row.attributed, row.received_at, True
-                )
+                replays[position] = Outcome(event.event_id, kind, attributed, received_at, True)
             continue
         if event.event_id in first_seen:
             if first_seen[event.event_id][0] != digest:
@@ -394,32 +302,48 @@ def record_batch(
     if errors:
         raise BatchRejected(errors)
 
-    _write_balances(session, deltas)
-    row_ids = _insert_events(session, new, now, source)
-    by_payer, by_payee = _concerned_referrals(
-        session, {n[3] for n in new if n[3] is not None}, {n[4] for n in new if n[4] is not None}
+    # Which referrals each event counts for, known before it is stored (with its flag).
+    counts_for: list[list[ReferralRow]] = []
+    for _position, event, _digest, payer, payee in new:
+        concerned = [
+            r for r in (opening.by_payer.get(payer), opening.by_payee.get(payee)) if r is not None
+        ]
+        # Spend from before the referral link was followed is not its doing.
+        counts_for.append(
+            sorted((r for r in concerned if event.occurred_at >= r.clicked_at), key=lambda r: r.id)
+        )
+    # The running totals counting leaves, written with the events; settling changes only the
+    # rewarded and accrued amounts, written again below if it does.
+    counted = {r.id: r for referrals in counts_for for r in referrals}
+    totals = {referral_id: copy.copy(r) for referral_id, r in counted.items()}
+    for (_position, event, *_rest), referrals in zip(new, counts_for, strict=True):
+        for referral in referrals:
+            _count(totals[referral.id], event)
+    keys = rewards.live_keys(counted.values())
+    row_ids, live = spend_storage.write_batch(
+        connection, new, counts_for, deltas, totals.values(), keys, now, source
     )
-    batch = rewards.Batch(rewards.live_rewards(session, [*by_payer.values(), *by_payee.values()]))
-    attributed_ids = []
-    counted: dict[int, Referral] = {}
+    if len(row_ids) < len(new):
+        raise EventRace(next(e.event_id for _p, e, *_r in new if e.event_id not in row_ids))
+    batch = rewards.Batch(live)
     outcomes: dict[int, Outcome] = {}
-    for position, event, _digest, payer, payee in new:
+    for (position, event, _digest, _payer, _payee), referrals in zip(new, counts_for, strict=True):
         row_id = row_ids[event.event_id]
-        concerned = [r for r in (by_payer.get(payer), by_payee.get(payee)) if r is not None]
-        attributed = False
-        for referral in sorted(concerned, key=lambda r: r.id):
-            if event.occurred_at < referral.clicked_at:
-                continue  # spend from before the referral link was followed is not its doing
+        for referral in referrals:
             _count(referral, event)
-            counted[referral.id] = referral
             rewards.settle(session, referral, now, row_id, batch)
-            attributed = True
-        if attributed:
-            attributed_ids.append(row_id)
-        outcomes[position] = Outcome(event.event_id, EventKind(event.kind).value, attributed, now)
-    if attributed_ids:
-        session.connection().execute(_statements(session).mark_attributed, {"ids": attributed_ids})
-    _write_totals(session, list(counted.values()))
+        kind = EventKind(event.kind).value
+        outcomes[position] = Outcome(event.event_id, kind, bool(referrals), now)
+    settled = [
+        r
+        for r in counted.values()
+        if (r.rewarded_cents, r.share_accrued_cents)
+        != (totals[r.id].rewarded_cents, totals[r.id].share_accrued_cents)
+    ]
+    if settled:
+        spend_storage.write_totals(connection, settled)
+    spend_storage.refresh_loaded(session, counted.values())
+    spend_storage.insert_rewards(session, batch.made)
     batch.finish(session)
     result = []
     for position in range(len(events)):
@@ -432,50 +356,6 @@ def record_batch(
                 replayed = Outcome(first.event_id, first.kind, first.attributed, now, True)
             result.append(replayed)
     return result
-
-
-def _insert_events(session: Session, new: list, now: datetime, source: str) -> dict[str, int]:
-    """Insert the batch's new events in one statement; return their row ids by event id.
-
-    Raises EventRace when a parallel transaction stored one of the ids first.
-    """
-    if not new:
-        return {}
-    sql = _statements(session)
-    values = [
-        {
-            "event_id": event.event_id,
-            "body_hash": digest,
-            "kind": EventKind(event.kind).value,
-            "occurred_at": event.occurred_at,
-            "amount_cents": event.amount_cents,
-            "currency": event.currency,
-            "payer_ref": event.payer.ref,
-            "payee_ref": event.payee.ref,
-            "payer_id": payer,
-            "payee_id": payee,
-            "attributed": False,
-            "source": source,
-            "received_at": now,
-        }
-        for _position, event, digest, payer, payee in new
-    ]
-    connection = session.connection()
-    if sql.arrays:
-        rows = connection.execute(sql.insert_events, sql.rows(values, EVENT_COLUMNS)).all()
-    else:
-        cursor = spend_statements.LAST_EVENT_ID.execute(connection, {})
-        (after,) = cursor.fetchone()
-        cursor.close()
-        spend_statements.INSERT_EVENT.execute_many(connection, values)
-        cursor = spend_statements.EVENTS_AFTER.execute(connection, {"after": after})
-        rows = cursor.fetchall()
-        cursor.close()
-    ids = {event_id: row_id for row_id, event_id in rows}
-    if len(ids) < len(new):
-        missing = next(e.event_id for _p, e, _d, _a, _b in new if e.event_id not in ids)
-        raise EventRace(missing)
-    return ids
 
 
 def adopt_external_party(session: Session, external_id: str, user_id: int) -> None:

@@ -1,31 +1,43 @@
-"""The SQL of a spend batch, built once per database dialect.
+"""The SQL of a spend batch, built once per database dialect and run with ``Prepared``.
 
-A batch of 500 events is a fixed number of statements, and on PostgreSQL each is sent with
-arrays: ``= ANY(%(ids)s)`` instead of an ``IN`` list of 500 placeholders, and the rows a
-statement writes as one ``unnest`` of column arrays instead of a ``VALUES`` list of 6,500
-placeholders (or a statement per row). The driver re-parsed those long statements on every
-batch and the server planned them anew: that was a third of a batch's time. SQLite has no
-arrays, and a statement costs it no round trip: there the lists stay.
+A batch (of one event or 1,000) is a fixed number of statements, each sent with its lists as
+one parameter: on PostgreSQL an array (``= ANY(%(ids)s)``, and the rows a statement writes as
+one ``unnest`` of column arrays), on SQLite a JSON array read with ``json_each``. So the SQL
+text never depends on the batch's size: it is compiled once, the driver can keep it prepared,
+and no statement goes through SQLAlchemy's execution (which cost more than SQLite's work for
+a single event). No engine event watches these tables (see ``forum.database.Prepared``).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import contains_eager
 
 from forum.accounts.models import User
 from forum.database import Prepared
-from referrals.models import Program, RefereeKind, Referral, SpendBalance, SpendEvent, Tier
+from referrals.models import (
+    Program,
+    RefereeKind,
+    Referral,
+    Reward,
+    SpendBalance,
+    SpendEvent,
+    Tier,
+)
 
 _events = SpendEvent.__table__
 _balances = SpendBalance.__table__
 _referrals = Referral.__table__
+_programs = Program.__table__
+_tiers = Tier.__table__
+_rewards = Reward.__table__
+_users = User.__table__
 
 EVENT_COLUMNS = (
     "event_id",
@@ -43,7 +55,35 @@ EVENT_COLUMNS = (
     "received_at",
 )
 BALANCE_COLUMNS = ("payer_key", "payee_key", "paid_cents", "refunded_cents")
-TOTAL_COLUMNS = ("rid", "net", "base", "count", "last")
+TOTAL_COLUMNS = {
+    "rid": "id",
+    "net": "net_cents",
+    "base": "share_base_cents",
+    "accrued": "share_accrued_cents",
+    "rewarded": "rewarded_cents",
+    "count": "event_count",
+    "last": "last_event_at",
+}
+REWARD_COLUMNS = (
+    "referral_id",
+    "tier_id",
+    "program_id",
+    "referrer_id",
+    "kind",
+    "amount",
+    "currency",
+    "status",
+    "live_key",
+    "spend_event_id",
+    "created_at",
+    "hold_until",
+    "approved_at",
+    "reversed_at",
+    "reversal_reason",
+    "reversed_by_id",
+)
+# What an inserted reward's row tells the referrer when it is approved at once.
+REWARD_RETURNED = ("id", "referrer_id", "referral_id", "kind", "amount", "status")
 
 
 def _sqlite_event_statements() -> tuple[Prepared, Prepared, Prepared]:
@@ -67,34 +107,53 @@ def _sqlite_event_statements() -> tuple[Prepared, Prepared, Prepared]:
 # make its write fail instead). SQLAlchemy's multi-row INSERT … RETURNING spent more time
 # rendering 6,500 placeholders and converting values than SQLite spent storing the rows.
 LAST_EVENT_ID, INSERT_EVENT, EVENTS_AFTER = _sqlite_event_statements()
+# A single event (most requests) is one statement, with RETURNING (not executemany's).
+INSERT_ONE_EVENT = Prepared(INSERT_EVENT.statement.returning(_events.c.id, _events.c.event_id))
 
 
 @dataclass(frozen=True)
 class Statements:
-    """A dialect's statements; ``rows`` turns a list of row dicts into their parameters."""
+    """A dialect's statements; ``ids`` and ``write`` pass lists and rows the dialect's way."""
 
     arrays: bool
-    stored: sa.Select
-    known_ids: sa.Select
-    concerned_referrals: sa.Select
-    tiers: sa.Select
-    mark_attributed: sa.Update
-    insert_events: sa.Insert
-    upsert_balances: sa.Insert
-    write_totals: sa.Update
+    # The referrals locked, the stored events and the members named (see ``_opening``).
+    opening: Prepared
+    # Live threshold rewards by live key (SQLite; PostgreSQL reads them in ``writes``).
+    live_rewards: Prepared
+    # PostgreSQL, one round trip: the balances' upsert, the events' insert and the running
+    # totals' update, answering the events inserted ("e": id, event_id) and the live rewards
+    # ("w"), read in a snapshot taken after the referrals were locked.
+    writes: Prepared | None
+    upsert_balances: Prepared
+    write_totals: Prepared
+    insert_rewards: Prepared
+    last_reward_id: Prepared
+    approved_after: Prepared
 
-    def rows(self, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Any:
-        """Return the parameters that write ``rows``: the list itself (executemany) or, with
-        arrays, one dict of a list per column (a single execution)."""
-        if not self.arrays:
-            return list(rows)
-        return {name: [row[name] for row in rows] for name in columns}
+    def ids(self, values: Sequence[Any]) -> Any:
+        """Return a list of values as one parameter: an array, or JSON text for SQLite."""
+        if self.arrays:
+            return list(values)
+        return json.dumps(list(values)) if values else "[]"
+
+    def write(
+        self, statement: Prepared, connection: Any, rows: Sequence[dict[str, Any]], columns: Any
+    ) -> Any:
+        """Run ``statement`` for ``rows``: once with a list per column (arrays; returns the
+        cursor) or with the driver's executemany (returns None)."""
+        if self.arrays:
+            return statement.execute(
+                connection, {name: [row[name] for row in rows] for name in columns}
+            )
+        statement.execute_many(connection, list(rows))
+        return None
 
 
 def _among(column: sa.ColumnElement, name: str, arrays: bool) -> sa.ColumnElement[bool]:
     if arrays:
         return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
-    return column.in_(sa.bindparam(name, expanding=True))
+    listed = sa.func.json_each(sa.bindparam(name, type_=sa.String)).table_valued("value")
+    return column.in_(sa.select(listed.c.value))
 
 
 def _unnest(table: sa.Table, columns: dict[str, str], name: str) -> Any:
@@ -107,104 +166,242 @@ def _unnest(table: sa.Table, columns: dict[str, str], name: str) -> Any:
     return sa.func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
 
 
+REFERRAL_FIELDS = (
+    "id",
+    "program_id",
+    "referrer_id",
+    "referee_id",
+    "clicked_at",
+    "created_at",
+    "review_status",
+    "net_cents",
+    "share_base_cents",
+    "share_accrued_cents",
+    "rewarded_cents",
+    "event_count",
+    "last_event_at",
+    "blocked_tier_ids",
+)
+PROGRAM_FIELDS = (
+    "referee_kind",
+    "hold_days",
+    "currency",
+    "referrer_cap_cents",
+    "referee_cap_cents",
+)
+TIER_FIELDS = (
+    "id",
+    "threshold_cents",
+    "reward_kind",
+    "reward_amount",
+    "share_months",
+    "share_cap_cents",
+)
+# Where a row of ``concerned`` turns from the referral and its program to the tier.
+TIER_START = len(REFERRAL_FIELDS) + len(PROGRAM_FIELDS)
+
+
+def _members(ids: str, externals: str, arrays: bool) -> sa.CompoundSelect:
+    """Return the ids of the members named by id (parameter ``ids``, not checked: a referral
+    names a member) or by marketplace id (``externals``)."""
+    if arrays:
+        listed = sa.select(sa.func.unnest(sa.bindparam(ids, type_=postgresql.ARRAY(sa.Integer))))
+    else:
+        by_id = sa.func.json_each(sa.bindparam(ids, type_=sa.String)).table_valued("value")
+        listed = sa.select(by_id.c.value)
+    by_external = sa.select(_users.c.id).where(_among(_users.c.external_id, externals, arrays))
+    return sa.union_all(listed, by_external)
+
+
+def _one_of(column: sa.ColumnElement, values: sa.Select | sa.CompoundSelect, arrays: bool) -> Any:
+    """Return ``column`` among the values a subquery lists: on PostgreSQL ``= ANY(ARRAY(…))``,
+    an array computed once before the scan (an InitPlan), not a join (see ``_concerned``)."""
+    if arrays:
+        return column == sa.any_(sa.func.array(values.scalar_subquery()))
+    return column.in_(values)
+
+
+def _concerned(arrays: bool) -> sa.CTE:
+    """Return the referrals the events may count for, locked in id order: those of client
+    programs whose referee pays, and of freelancer programs whose referee is paid.
+
+    The locking query reads the referrals table alone; on PostgreSQL the members and programs
+    it matches are arrays computed before it runs (InitPlans), not joins. After waiting for a
+    referral's lock, PostgreSQL re-checks the referral's newest version against the query by
+    running the query's plan again for that one row (EvalPlanQual). When the members were a
+    semi-join on a UNION ALL (named by id or by marketplace id) that the planner ran as a
+    join on the distinct members, that re-check lost the row for some referrals: the lock
+    was taken, the referral not returned, and the batch stored its events without counting
+    them (``tests/referrals/test_spend_locking.py``). The referrals' programs and tiers are
+    joined to the locked rows afterwards (``_opening``).
+    """
+    referee = _referrals.c.referee_id
+    payers = _members("payers", "payer_externals", arrays)
+    payees = _members("payees", "payee_externals", arrays)
+    clients, freelancers = (
+        sa.select(_programs.c.id).where(_programs.c.referee_kind == kind.value)
+        for kind in (RefereeKind.CLIENT, RefereeKind.FREELANCER)
+    )
+    return (
+        sa.select(*(_referrals.c[name] for name in REFERRAL_FIELDS))
+        .where(
+            # Every party named, first: the referrals found by their referee index.
+            _one_of(referee, _members("user_ids", "externals", arrays), arrays),
+            sa.or_(
+                sa.and_(
+                    _one_of(referee, payers, arrays),
+                    _one_of(_referrals.c.program_id, clients, arrays),
+                ),
+                sa.and_(
+                    _one_of(referee, payees, arrays),
+                    _one_of(_referrals.c.program_id, freelancers, arrays),
+                ),
+            ),
+        )
+        .order_by(_referrals.c.id)
+        .with_for_update()
+        .cte("concerned")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+
+
+def _opening(arrays: bool) -> sa.CompoundSelect:
+    """Return the batch's first statement: its referrals locked ("r": a row per tier, see
+    ``CONCERNED``), and the stored events ("e"), the members named by id ("u") and by
+    marketplace id ("x") among those it names. One round trip; each kind of row fills its
+    own columns of the union and leaves the others NULL.
+
+    The lookups read the statement's snapshot, taken before any wait for the locks: an event
+    another transaction stored meanwhile then makes the insert fail (EventRace, and the
+    retry finds it), and nothing else read here changes under a referral's lock.
+    """
+    locked = _concerned(arrays)
+    concerned = (
+        sa.select(
+            *locked.c,
+            *(_programs.c[name] for name in PROGRAM_FIELDS),
+            *(_tiers.c[name] for name in TIER_FIELDS),
+            _tiers.c.position,
+        )
+        .select_from(
+            locked.join(_programs, _programs.c.id == locked.c.program_id).outerjoin(
+                _tiers, _tiers.c.program_id == _programs.c.id
+            )
+        )
+        .subquery("concerned")
+    )
+    layout = [(f"r{i}", column.type) for i, column in enumerate(concerned.c)]
+    layout += [
+        ("event_id", _events.c.event_id.type),
+        ("body_hash", _events.c.body_hash.type),
+        ("kind", _events.c.kind.type),
+        ("attributed", _events.c.attributed.type),
+        ("received_at", _events.c.received_at.type),
+        ("user_id", _users.c.id.type),
+        ("external_id", _users.c.external_id.type),
+    ]
+
+    def row(tag: str, values: dict[str, Any]) -> list:
+        # Typed NULLs: PostgreSQL matches a union's types branch by branch (an untyped NULL
+        # would be text), and the first branch's types decide how the values are read.
+        return [sa.literal_column(f"'{tag}'")] + [
+            values.get(name, sa.cast(sa.null(), type_)) for name, type_ in layout
+        ]
+
+    return sa.union_all(
+        sa.select(*row("r", {f"r{i}": c for i, c in enumerate(concerned.c)})),
+        sa.select(
+            *row(
+                "e",
+                {
+                    name: _events.c[name]
+                    for name in ("event_id", "body_hash", "kind", "attributed", "received_at")
+                },
+            )
+        ).where(_among(_events.c.event_id, "ids", arrays)),
+        sa.select(*row("u", {"user_id": _users.c.id})).where(
+            _among(_users.c.id, "user_ids", arrays)
+        ),
+        sa.select(*row("x", {"user_id": _users.c.id, "external_id": _users.c.external_id})).where(
+            _among(_users.c.external_id, "externals", arrays)
+        ),
+    )
+
+
+# The columns of an "r" row of the opening statement: the referral's, then its program's,
+# then one tier's and the tier's position.
+CONCERNED = len(REFERRAL_FIELDS) + len(PROGRAM_FIELDS) + len(TIER_FIELDS) + 1
+
+
+LIVE_FIELDS = ("id", "live_key", "tier_id", "status", "kind", "amount")
+
+
+def _live_rewards(arrays: bool) -> sa.Select:
+    return sa.select(*(_rewards.c[name] for name in LIVE_FIELDS)).where(
+        _among(_rewards.c.live_key, "keys", arrays)
+    )
+
+
 @functools.cache
 def for_dialect(dialect: str) -> Statements:
     """Return the batch's statements for the dialect (``postgresql`` or ``sqlite``)."""
     arrays = dialect == "postgresql"
     insert = postgresql.insert if arrays else sqlite.insert
-    stored = sa.select(
-        _events.c.event_id,
-        _events.c.body_hash,
-        _events.c.kind,
-        _events.c.attributed,
-        _events.c.received_at,
-    ).where(_among(_events.c.event_id, "ids", arrays))
-    known_ids = sa.select(User.id).where(_among(User.id, "ids", arrays))
-    concerned = (
-        sa.select(Referral)
-        .join(Program, Program.id == Referral.program_id)
-        # The join's columns, not a query each; the programs' tiers are read by ``tiers``
-        # (the selectin loader's own machinery cost more than its query).
-        .options(contains_eager(Referral.program).lazyload(Program.tiers))
-        .where(
-            sa.or_(
-                sa.and_(
-                    _among(Referral.referee_id, "payers", arrays),
-                    Program.referee_kind == RefereeKind.CLIENT.value,
-                ),
-                sa.and_(
-                    _among(Referral.referee_id, "payees", arrays),
-                    Program.referee_kind == RefereeKind.FREELANCER.value,
-                ),
-            )
-        )
-        .order_by(Referral.id)
-        .with_for_update(of=Referral)
-    )
-    tiers = (
-        sa.select(Tier)
-        .where(_among(Tier.program_id, "programs", arrays))
-        .order_by(Tier.program_id, Tier.position)
-    )
-    mark_attributed = (
-        sa.update(_events).where(_among(_events.c.id, "ids", arrays)).values(attributed=True)
-    )
-
     if arrays:
-        new = _unnest(_events, {c: c for c in EVENT_COLUMNS}, "new")
-        events = insert(_events).from_select(EVENT_COLUMNS, sa.select(*new.c))
-        deltas = _unnest(_balances, {c: c for c in BALANCE_COLUMNS}, "delta")
-        balances = insert(_balances).from_select(BALANCE_COLUMNS, sa.select(*deltas.c))
-        totals = _unnest(
-            _referrals,
-            {
-                "rid": "id",
-                "net": "net_cents",
-                "base": "share_base_cents",
-                "count": "event_count",
-                "last": "last_event_at",
-            },
-            "total",
+        total = _unnest(_referrals, TOTAL_COLUMNS, "total")
+        rid, values = total.c.rid, {c: total.c[p] for p, c in TOTAL_COLUMNS.items() if p != "rid"}
+    else:  # executemany, one referral per execution
+        params = {p: sa.bindparam(p, type_=_referrals.c[c].type) for p, c in TOTAL_COLUMNS.items()}
+        rid, values = params.pop("rid"), {TOTAL_COLUMNS[p]: b for p, b in params.items()}
+    write_totals = sa.update(_referrals).where(_referrals.c.id == rid).values(values)
+
+    def rows_of(table: sa.Table, columns: Sequence[str], name: str) -> Any:
+        """Return an INSERT of the rows: from an unnest of arrays, or (SQLite, executemany)
+        the VALUES of one row (SQLite's parser takes ``INSERT … SELECT … ON CONFLICT``'s ON
+        for a join's)."""
+        if arrays:
+            rows = sa.select(*_unnest(table, {c: c for c in columns}, name).c)
+            return insert(table).from_select(columns, rows)
+        return insert(table).values({c: sa.bindparam(c, type_=table.c[c].type) for c in columns})
+
+    new_events = rows_of(_events, EVENT_COLUMNS, "new")
+    deltas = rows_of(_balances, BALANCE_COLUMNS, "delta")
+    upsert_balances = deltas.on_conflict_do_update(
+        index_elements=["payer_key", "payee_key"],
+        set_={
+            "paid_cents": _balances.c.paid_cents + deltas.excluded.paid_cents,
+            "refunded_cents": _balances.c.refunded_cents + deltas.excluded.refunded_cents,
+        },
+    )
+    new_rewards = rows_of(_rewards, REWARD_COLUMNS, "reward")
+    writes = None
+    if arrays:
+        stored = (
+            new_events.on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(_events.c.id, _events.c.event_id)
+            .cte("stored")
         )
-        write_totals = (
-            sa.update(_referrals)
-            .where(_referrals.c.id == totals.c.rid)
-            .values(
-                net_cents=totals.c.net,
-                share_base_cents=totals.c.base,
-                event_count=totals.c.count,
-                last_event_at=totals.c.last,
-            )
-        )
-    else:
-        events = insert(_events)
-        balances = insert(_balances)
-        write_totals = (
-            sa.update(_referrals)
-            .where(_referrals.c.id == sa.bindparam("rid"))
-            .values(
-                net_cents=sa.bindparam("net"),
-                share_base_cents=sa.bindparam("base"),
-                event_count=sa.bindparam("count"),
-                last_event_at=sa.bindparam("last", type_=_referrals.c.last_event_at.type),
-            )
-        )
+        live = _live_rewards(arrays).subquery("live")
+        writes = sa.union_all(
+            sa.select(sa.literal_column("'e'"), stored.c.id, stored.c.event_id, *[sa.null()] * 4),
+            sa.select(sa.literal_column("'w'"), *live.c),
+        ).add_cte(upsert_balances.cte("balances"), write_totals.cte("totals"))
+        new_rewards = new_rewards.returning(*(_rewards.c[name] for name in REWARD_RETURNED))
     return Statements(
         arrays=arrays,
-        stored=stored,
-        known_ids=known_ids,
-        concerned_referrals=concerned,
-        tiers=tiers,
-        mark_attributed=mark_attributed,
-        insert_events=events.on_conflict_do_nothing(index_elements=["event_id"]).returning(
-            _events.c.id, _events.c.event_id
+        opening=Prepared(_opening(arrays)),
+        live_rewards=Prepared(_live_rewards(arrays)),
+        writes=Prepared(writes) if writes is not None else None,
+        upsert_balances=Prepared(upsert_balances),
+        write_totals=Prepared(write_totals),
+        insert_rewards=Prepared(new_rewards),
+        last_reward_id=Prepared(sa.select(sa.func.coalesce(sa.func.max(_rewards.c.id), 0))),
+        approved_after=Prepared(
+            sa.select(*(_rewards.c[name] for name in REWARD_RETURNED))
+            .where(
+                _rewards.c.id > sa.bindparam("after", type_=sa.Integer),
+                _rewards.c.status == "approved",
+            )
+            .order_by(_rewards.c.id)
         ),
-        upsert_balances=balances.on_conflict_do_update(
-            index_elements=["payer_key", "payee_key"],
-            set_={
-                "paid_cents": _balances.c.paid_cents + balances.excluded.paid_cents,
-                "refunded_cents": _balances.c.refunded_cents + balances.excluded.refunded_cents,
-            },
-        ),
-        write_totals=write_totals,
     )

@@ -128,12 +128,14 @@ _LIVE_TOKEN = Prepared(
 )
 
 
-def token_facts(session: Session, secret: str) -> TokenFacts | None:
+def token_facts(session: Session | sa.Connection, secret: str) -> TokenFacts | None:
     """Return the name, owner, scopes and owner's ban of the live (not revoked) token with
-    this secret, or None; one prepared statement, no ORM object."""
+    this secret, or None; one prepared statement, no ORM object. Read in the session's
+    transaction, or on the connection given."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    cursor = _LIVE_TOKEN.execute(session.connection(), {"token_hash": hash_token(secret)})
+    connection = session if isinstance(session, sa.Connection) else session.connection()
+    cursor = _LIVE_TOKEN.execute(connection, {"token_hash": hash_token(secret)})
     row = cursor.fetchone()
     cursor.close()
     if row is None:

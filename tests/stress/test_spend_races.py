@@ -8,6 +8,7 @@ events, and every reward exists exactly once.
 
 from __future__ import annotations
 
+import http.client
 import os
 import queue
 import random
@@ -165,7 +166,9 @@ def _stream(
             try:
                 reply = Http(base_url).post_json("/api/v1/spend-events", batches[number], secret)
                 answers[number] = reply.status
-            except OSError as error:  # the worker died under this request
+            # The worker died under this request: before the answer (a reset connection), or
+            # while sending it (http.client's IncompleteRead or BadStatusLine).
+            except (OSError, http.client.HTTPException) as error:
                 answers[number] = type(error).__name__
 
     in_parallel(STREAMS, client)
@@ -205,7 +208,10 @@ def test_a_worker_killed_mid_batch_leaves_each_batch_whole_or_absent(
                 if not workers:  # all being replaced: try at the next answer
                     continue
                 time.sleep(chance.uniform(0, 0.01))
-                os.kill(chance.choice(workers), signal.SIGKILL)
+                try:
+                    os.kill(chance.choice(workers), signal.SIGKILL)
+                except ProcessLookupError:  # it exited since it was listed (replaced): skip
+                    continue
                 kills += 1
 
         thread = threading.Thread(target=killer, daemon=True)
