@@ -191,9 +191,8 @@ def test_a_reply_costs_a_fixed_number_of_statements(app, member, other_member, b
     assert not any("username_key IN" in statement for statement in large)
 
 
+@pytest.mark.databases("sqlite")  # on PostgreSQL start_writing(keep_loaded=True) goes on
 def test_a_reads_first_view_reads_outside_a_transaction_then_writes_in_one(committed_app):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's: on PostgreSQL start_writing(keep_loaded=True) goes on as it was")
     make_user("ann")
     db.session.commit()
 
@@ -216,11 +215,10 @@ def test_a_reads_first_view_reads_outside_a_transaction_then_writes_in_one(commi
     assert db.session.scalar(sa.select(User.post_count).where(User.username == "ann")) == 7
 
 
+@pytest.mark.databases("postgresql")
 def test_the_reply_statement_stays_short_enough_for_psycopg_to_convert_it_once(app):
     # psycopg converts a statement's parameters anew each time when it is over this length:
     # written out, the reply's one statement stays under it (see _REPLY_POSTGRESQL).
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's statement")
     from psycopg import _queries
 
     compiled = str(posting._REPLY_POSTGRESQL.compile(dialect=db.engine.dialect))
