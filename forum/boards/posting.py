@@ -490,8 +490,13 @@ def _add_reply_postgresql(
 
 
 # A reply in one statement of data-modifying CTEs, each what _add_reply runs on SQLite:
-#   t, a: the thread's row and the author's, locked in this order (FOR UPDATE: a concurrent
-#      writer's change is waited for, then read; a reads t first).
+#   t, a: the thread's row and the author's, locked in this order (FOR NO KEY UPDATE: a
+#      concurrent writer's change is waited for, then read; a reads t first). Not FOR
+#      UPDATE: that lock also waits for the KEY SHARE locks that inserting a row which
+#      refers to the thread or the member takes (a kudos, a notification naming them), and
+#      such a transaction may be waiting for this one (a deadlock `make stress` met: a
+#      member's kudos held their row's KEY SHARE and waited for the thread). An UPDATE of
+#      the row, which the statement-by-statement path does, takes FOR NO KEY UPDATE too.
 #   p: the post, numbered, and its search entry (as forum.search.index indexes it), unless
 #      the reply is refused (as _reply_allowed: a moved, removed or locked thread, a banned
 #      or suspended author) or the author's submission key was used before (ON CONFLICT DO
@@ -512,9 +517,9 @@ _STAFF_ROLES = ", ".join(f"'{role}'" for role in fanout.STAFF_ROLES)
 _REPLY_POSTGRESQL = sa.text(
     f"""WITH t AS (
 SELECT post_number_seq + 1 AS number, board_id, removed_at, locked FROM threads
-WHERE id = :thread_id FOR UPDATE),
+WHERE id = :thread_id FOR NO KEY UPDATE),
 a AS (SELECT banned_at, suspended_until FROM users
-WHERE id = :author_id AND EXISTS (SELECT FROM t) FOR UPDATE),
+WHERE id = :author_id AND EXISTS (SELECT FROM t) FOR NO KEY UPDATE),
 p AS (INSERT INTO posts (thread_id, author_id, number, body_source, body_html, quoted_post_id,
 submission_key, created_at, edited_by_moderator, revision_count, kudos_count, search_vector,
 search_text)
