@@ -282,6 +282,19 @@ def make_board(slug: str | None = None, moderators_only: bool = False) -> Board:
     return board
 
 
+def cookies_of(client: FlaskClient) -> dict[str, str]:
+    """The cookies a test client holds, by name."""
+    return {c.key: c.value for c in client._cookies.values()}
+
+
+def replay_cookies(app: Flask, cookies: dict[str, str]) -> FlaskClient:
+    """A second browser that carries a copy of another browser's cookies."""
+    copy = app.test_client()
+    for key, value in cookies.items():
+        copy.set_cookie(key, value, domain="townhall.test")
+    return copy
+
+
 @pytest.fixture
 def member(app: Flask) -> User:
     return make_user("ann")

@@ -83,6 +83,15 @@ MEMBER_COLUMNS = tuple(User.__table__.c)
 _MEMBER_KEYS = tuple(column.key for column in MEMBER_COLUMNS)
 
 
+def selecting_live_member(columns: list[Any], from_clause: Any) -> sa.Select:
+    """A page's query of ``columns`` from ``from_clause`` with the ``MEMBER_COLUMNS`` of the
+    ``live_member`` first in its row (all None without a live session; ``member_of_row``
+    makes them the entity): it saves the session loader's own query."""
+    return sa.select(*MEMBER_COLUMNS, *columns).select_from(
+        from_clause.outerjoin(live_member(), sa.true())
+    )
+
+
 def member_of_row(session: Session, values: tuple[Any, ...]) -> User | None:
     """Return the member whose ``MEMBER_COLUMNS`` are ``values`` (as a page's own query read
     them, converted by their types; all None: the outer join to ``live_member`` found no

@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from forum.accounts.models import User, badges_of
 from forum.accounts.service import username_key
-from forum.accounts.sessions import MEMBER_COLUMNS, Claim, live_member, member_of_row
+from forum.accounts.sessions import (
+    MEMBER_COLUMNS,
+    Claim,
+    live_member,
+    member_of_row,
+    selecting_live_member,
+)
 from forum.boards.models import Board, Kudos, Post, PostFacts, PostRevision, Thread
 from forum.database import Prepared
 from forum.permissions import NotFound, can_see_board, can_see_thread
@@ -163,12 +169,7 @@ def _board_statement(member: bool, moderator: bool | None = False) -> sa.Select:
     ]
     if moderator is not None:
         return sa.select(*columns).where(where)
-    # The member's columns first, as in _thread_statement: it saves the loader's own query.
-    return (
-        sa.select(*MEMBER_COLUMNS, *columns)
-        .select_from(boards.outerjoin(live_member(), sa.true()))
-        .where(where)
-    )
+    return selecting_live_member(columns, boards).where(where)
 
 
 @functools.cache
@@ -535,13 +536,7 @@ def _thread_statement(member: bool, moderator: bool | None = False) -> sa.Select
     columns += [read_mark, thread_choice, board_watch, _bell(moderator)]
     if moderator is not None:
         return sa.select(*columns).select_from(joined).where(where)
-    # The member's columns (forum.accounts.sessions.member_of_row makes them the entity): it
-    # saves the session loader's own query.
-    return (
-        sa.select(*MEMBER_COLUMNS, *columns)
-        .select_from(joined.outerjoin(live_member(), sa.true()))
-        .where(where)
-    )
+    return selecting_live_member(columns, joined).where(where)
 
 
 @functools.cache

@@ -5,19 +5,14 @@ from __future__ import annotations
 from forum.accounts import sessions
 from forum.database import utcnow
 from forum.extensions import db
-from tests.conftest import TEST_PASSWORD, Browser, csrf_token, make_user
-
-
-def _cookies(client) -> dict[str, str]:  # noqa: ANN001
-    return {c.key: c.value for c in client._cookies.values()}
-
-
-def _replay(app, cookies: dict[str, str]):  # noqa: ANN001, ANN202
-    """A second browser that carries a copy of another browser's cookies."""
-    copy = app.test_client()
-    for key, value in cookies.items():
-        copy.set_cookie(key, value, domain="townhall.test")
-    return copy
+from tests.conftest import (
+    TEST_PASSWORD,
+    Browser,
+    cookies_of,
+    csrf_token,
+    make_user,
+    replay_cookies,
+)
 
 
 def test_load_accepts_live_sessions_only(app) -> None:
@@ -35,9 +30,9 @@ def test_load_accepts_live_sessions_only(app) -> None:
 
 def test_signing_out_ends_the_session_on_the_server(app, member) -> None:
     browser = Browser(app.test_client()).sign_in(member)
-    stolen = _cookies(browser.client)
+    stolen = cookies_of(browser.client)
     browser.post("/sign-out")
-    thief = _replay(app, stolen)
+    thief = replay_cookies(app, stolen)
     assert "Sign out" not in thief.get("/").get_data(as_text=True)
     assert thief.get("/account").status_code == 302
 
@@ -50,10 +45,10 @@ def test_remember_me_cookie_dies_with_the_session(app, member) -> None:
         "/sign-in",
         data={"csrf_token": token, "login": "ann", "password": TEST_PASSWORD, "remember": "y"},
     )
-    remember = _cookies(client)["remember_token"]
+    remember = cookies_of(client)["remember_token"]
     browser._token = None
     browser.post("/sign-out")
-    thief = _replay(app, {"remember_token": remember})
+    thief = replay_cookies(app, {"remember_token": remember})
     assert "Sign out" not in thief.get("/").get_data(as_text=True)
 
 

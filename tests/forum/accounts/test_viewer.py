@@ -16,7 +16,14 @@ from forum.extensions import db
 from forum.notifications import notify
 from forum.notifications.inbox import unread_count
 from forum.permissions import NotFound
-from tests.conftest import Browser, count_queries, make_board, make_user
+from tests.conftest import (
+    Browser,
+    cookies_of,
+    count_queries,
+    make_board,
+    make_user,
+    replay_cookies,
+)
 
 
 @pytest.fixture
@@ -24,17 +31,6 @@ def pages(app, board) -> dict[str, str]:  # noqa: ANN001
     thread = posting.create_thread(db.session, make_user(), board, "A thread", "first post")
     db.session.commit()
     return {"thread": f"/t/{thread.id}", "board": f"/b/{board.slug}"}
-
-
-def _cookies(client) -> dict[str, str]:  # noqa: ANN001
-    return {c.key: c.value for c in client._cookies.values()}
-
-
-def _replay(app, cookies: dict[str, str]):  # noqa: ANN001, ANN202
-    copy = app.test_client()
-    for key, value in cookies.items():
-        copy.set_cookie(key, value, domain="townhall.test")
-    return copy
 
 
 def _signed_in_as(html: str) -> str | None:
@@ -60,7 +56,7 @@ def test_the_page_loads_the_member_with_its_own_query(app, member, pages, page) 
 def test_an_ended_session_ends_on_these_pages_at_once(app, member, pages, page, ending) -> None:
     browser = Browser(app.test_client()).sign_in(member)
     assert _signed_in_as(browser.get(pages[page]).get_data(as_text=True)) == "ann"
-    stolen = _cookies(browser.client)
+    stolen = cookies_of(browser.client)
     if ending == "sign-out":
         browser.post("/sign-out")
     elif ending == "ban":
@@ -69,7 +65,7 @@ def test_an_ended_session_ends_on_these_pages_at_once(app, member, pages, page, 
     else:
         member.session_generation += 1  # as a password change does for other sessions
         db.session.commit()
-    response = _replay(app, stolen).get(pages[page])
+    response = replay_cookies(app, stolen).get(pages[page])
     assert response.status_code == 200
     assert _signed_in_as(response.get_data(as_text=True)) is None
 
