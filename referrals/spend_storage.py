@@ -15,7 +15,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from referrals import messages, rewards, spend_statements
 from referrals.models import EventKind, RefereeKind, Referral, RewardStatus
 from referrals.referral_rows import NewReward, ReferralRow, referrals_from_rows
-from referrals.spend_statements import BALANCE_COLUMNS, EVENT_COLUMNS, TOTAL_COLUMNS
+from referrals.spend_statements import (
+    BALANCE_COLUMNS,
+    EVENT_COLUMNS,
+    TOTAL_COLUMNS,
+    column_arrays,
+)
 
 if TYPE_CHECKING:
     from referrals.spend import EventIn, Party
@@ -171,13 +176,13 @@ def write_batch(
     ]
     live: dict[str, rewards.LiveReward] = {}
     if sql.arrays:
-        params = {"keys": keys}
+        params = {"keys": sql.ids(keys)}
         for rows, columns in (
             (values, EVENT_COLUMNS),
             (balances, BALANCE_COLUMNS),
             (total_rows(totals), TOTAL_COLUMNS),
         ):
-            params.update({name: [row[name] for row in rows] for name in columns})
+            params.update(column_arrays(rows, columns))
         cursor = sql.writes.execute(connection, params)
         rows = []
         for part, row_id, key, *rest in cursor.fetchall():
