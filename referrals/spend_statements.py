@@ -173,6 +173,17 @@ def array_literal(values: Iterable[Any]) -> str:
     datetime's 7 µs): for a batch's 25 column arrays of 500, more than the rest of the
     batch's work on PostgreSQL.
     """
+    values = list(values)
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        return "{" + ",".join(map(str, values)) + "}"
+    if kinds == {str}:
+        quoted = [v.replace("\\", "\\\\").replace('"', '\\"') for v in values]
+        return '{"' + '","'.join(quoted) + '"}'
+    if kinds == {datetime} and all(v.tzinfo is not None for v in values):
+        # A batch's times are mostly one (when it was received) or a few.
+        texts = {v: v.isoformat() for v in set(values)}
+        return "{" + ",".join([texts[v] for v in values]) + "}"
     return "{" + ",".join(map(_element, values)) + "}"
 
 
