@@ -4,6 +4,7 @@ with scopes; an OpenAPI document generated from the schemas that validate the re
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -126,6 +127,30 @@ def json_body(*kinds: type) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return decorator
 
 
+def collection_paused(view: Callable[..., T]) -> Callable[..., T]:
+    """Run the view with Python's cycle collector paused.
+
+    A batch's events, rows and results (tens of thousands of objects, freed by reference
+    counting when the request ends) outlive the collector's young generations while the
+    request runs, and so reach the oldest, whose collections then walk every object of the
+    process: in-process, 10–15 ms a batch on average, a quarter of its CPU. Nothing a spend
+    request makes needs the collector to be freed; cycles made meanwhile by anything else
+    are collected once it resumes.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        if not gc.isenabled():
+            return view(*args, **kwargs)
+        gc.disable()
+        try:
+            return view(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return wrapper
+
+
 def _field_errors(error: Any) -> dict[str, list[str]]:
     return {error.field: [error.message]}
 
@@ -185,6 +210,7 @@ def _load_events(body: dict | list) -> tuple[list[spend.EventIn], bool]:
 
 @events_blp.route("/spend-events", methods=["POST"])
 @require_scope("events:write")
+@collection_paused
 @json_body(dict, list)
 @events_blp.doc(
     summary="Record one spend event, or a batch of up to 1,000",
