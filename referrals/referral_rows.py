@@ -64,6 +64,27 @@ class ReferralRow:
     def may_be_rewarded(self) -> bool:
         return self.review_status in (ReviewStatus.CLEAR, ReviewStatus.APPROVED)
 
+    def copy(self) -> ReferralRow:
+        """Return a shallow copy (``copy.copy`` goes through ``__reduce_ex__``: ten times
+        slower, and a batch copies hundreds)."""
+        return ReferralRow(
+            self.id,
+            self.program_id,
+            self.referrer_id,
+            self.referee_id,
+            self.clicked_at,
+            self.created_at,
+            self.review_status,
+            self.net_cents,
+            self.share_base_cents,
+            self.share_accrued_cents,
+            self.rewarded_cents,
+            self.event_count,
+            self.last_event_at,
+            self.blocked_tier_ids,
+            self.program,
+        )
+
 
 @dataclass(slots=True)
 class NewReward:

@@ -3,7 +3,6 @@ and counted into the running totals of the referrals they concern."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -319,7 +318,7 @@ def record_batch(
     # The running totals counting leaves, written with the events; settling changes only the
     # rewarded and accrued amounts, written again below if it does.
     counted = {r.id: r for referrals in counts_for for r in referrals}
-    totals = {referral_id: copy.copy(r) for referral_id, r in counted.items()}
+    totals = {referral_id: r.copy() for referral_id, r in counted.items()}
     for (_position, event, *_rest), referrals in zip(new, counts_for, strict=True):
         for referral in referrals:
             _count(totals[referral.id], event)
