@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,6 +44,9 @@ from forum.search.index import (
     new_post_params,
     postgresql_insert_values,
 )
+
+if TYPE_CHECKING:
+    from forum.boards.reading import ShownThread
 
 MIN_TITLE_CHARS = 3
 MAX_TITLE_CHARS = 200
@@ -286,23 +289,29 @@ def _post_values(
 def _refuse_changed_thread(
     session: Session,
     author: User,
-    thread: Thread,
+    thread: Any,
     board_id: int,
     removed_at: datetime | None,
     locked: bool,
-) -> None:
+) -> Any:
     """Raise PermissionDenied when the thread, as read once its row was locked, was removed,
-    locked, or moved to a board the author cannot see since the request loaded it."""
+    locked, or moved to a board the author cannot see since the request loaded it. Return
+    the thread to write to: ``thread``, or when it moved, its entity with its board as it
+    is now (a thread read as a plain row, see ThreadToWrite, cannot be reloaded)."""
     if board_id != thread.board_id:
         # Moved meanwhile: the board the caller loaded is stale (its visibility, and the
         # board notifications are checked against). Read the thread's board again.
-        session.expire(thread, ["board_id", "board"])
+        if isinstance(thread, Thread):
+            session.expire(thread, ["board_id", "board"])
+        else:
+            thread = session.get(Thread, thread.id, populate_existing=True)
         if not can_see_board(author, thread.board):
             raise PermissionDenied("This thread was moved; no new replies can be posted.")
     if removed_at is not None:
         raise PermissionDenied("This thread was removed; no new replies can be posted.")
     if locked and not author.is_moderator:
         raise PermissionDenied("This thread is locked; no new replies can be posted.")
+    return thread
 
 
 def _as_persistent(session: Session, post: Post) -> Post:
@@ -576,11 +585,11 @@ SELECT p.id, p.number FROM t LEFT JOIN p ON true LEFT JOIN ca ON true LEFT JOIN 
 )
 
 
-def _explain_refusal(session: Session, author: User, thread: Thread, now: datetime) -> None:
+def _explain_refusal(session: Session, author: User, thread: Any, now: datetime) -> Any:
     """After a reply's INSERT wrote nothing, and not for a used submission key: raise the
     PermissionDenied that says why, from the author's and the thread's rows as they are
-    (under the write lock). Returns when the thread was moved to a board the author can
-    see (``thread`` then has its new board): the reply is to be written again."""
+    (under the write lock). Returns the thread with its new board when it was moved to a
+    board the author can see: the reply is to be written again, to it."""
     session.refresh(author, ["banned_at", "suspended_until"])
     ensure_can_post(author, now)
     board_id, removed_at, locked = session.execute(
@@ -589,9 +598,10 @@ def _explain_refusal(session: Session, author: User, thread: Thread, now: dateti
         )
     ).one()
     moved = board_id != thread.board_id
-    _refuse_changed_thread(session, author, thread, board_id, removed_at, locked)
+    thread = _refuse_changed_thread(session, author, thread, board_id, removed_at, locked)
     if not moved:  # pragma: no cover - the rows show no reason: a bug in _reply_allowed
         raise RuntimeError(f"a reply to thread {thread.id} was refused for no reason found")
+    return thread
 
 
 def create_thread(
@@ -647,13 +657,16 @@ def create_thread(
 def reply(
     session: Session,
     author: User,
-    thread: Thread,
+    thread: Thread | ShownThread,
     body: str,
     quoted_post: Post | None = None,
     submission_key: str | None = None,
     rendered: Body | None = None,
 ) -> Post:
     """Add a reply to a thread and return it (the earlier post for a repeated submission).
+
+    ``thread`` is the entity with its board, or the thread read as a plain row with its
+    board (``reading.thread_for_claim_to_write``: the reply view's, no entity to load).
 
     ``rendered`` is ``render_body(session, body)`` when the caller rendered it already
     (before taking the write lock). Raises PostingError for invalid input, PermissionDenied
@@ -678,7 +691,7 @@ def reply(
             return earlier
         # ...or the reply was refused: raises why, unless the thread only moved to a board
         # the author can see, where it is written again.
-        _explain_refusal(session, author, thread, now)
+        thread = _explain_refusal(session, author, thread, now)
         post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
         if post is None:  # pragma: no cover - the same rows, under the same lock
             raise RuntimeError(f"a reply to thread {thread.id} was refused twice")
@@ -686,9 +699,10 @@ def reply(
         session, post, thread, thread.board, rendered.mentioned, quoted_author,
         watchers_notified=postgresql,
     )  # fmt: skip
-    # The counters changed in SQL: the thread's attributes reload when next read (a view that
-    # only redirects never reads them, so nothing is queried).
-    session.expire(thread)
+    if isinstance(thread, Thread):
+        # The counters changed in SQL: the thread's attributes reload when next read (a view
+        # that only redirects never reads them, so nothing is queried).
+        session.expire(thread)
     return post
 
 
