@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import mentions, unread, watching
 from forum.accounts.models import User
-from forum.boards.models import Board, Kudos, Post, PostRevision, Thread
+from forum.boards.models import Board, Kudos, Post, PostFacts, PostRevision, Thread
 from forum.database import Prepared, UTCDateTime, utcnow
 from forum.markup import MAX_BODY_CHARS, BodyTooLong, render
 from forum.moderation.log import record
@@ -40,6 +40,7 @@ from forum.permissions import (
 from forum.search import generation
 from forum.search.index import (
     TEXT_SEARCH_CONFIG,
+    index_new_post,
     index_post,
     new_post_params,
     postgresql_insert_values,
@@ -88,6 +89,28 @@ class Body:
     html: str
     text: str
     mentioned: list[User]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPost(PostFacts):
+    """A reply just written, as the values stored (no entity): what the reply view redirects
+    to and fanout.post_created reads. ``reply`` makes it the session's Post."""
+
+    id: int
+    number: int
+    values: dict[str, Any]  # every other column (_post_values)
+
+    @property
+    def thread_id(self) -> int:
+        return self.values["thread_id"]
+
+    @property
+    def author_id(self) -> int:
+        return self.values["author_id"]
+
+    @property
+    def removed_at(self) -> None:
+        return None
 
 
 def render_body(session: Session, body: str) -> Body:
@@ -350,7 +373,7 @@ def _reply_allowed_params(author: User, thread: Thread, now: datetime) -> dict[s
 
 
 @functools.cache
-def _insert_reply_sqlite() -> sa.Insert:
+def _insert_reply_sqlite() -> Prepared:
     """The INSERT of a reply on SQLite, numbered from the thread's row in the same statement;
     it writes nothing (returns no row) when the author's submission key was used before or
     the reply is refused (_reply_allowed)."""
@@ -366,7 +389,7 @@ def _insert_reply_sqlite() -> sa.Insert:
             *_reply_allowed(_threads, _users),
         )
     )
-    return (
+    return Prepared(
         sqlite.insert(_posts)
         .from_select([*_NEW_POST_COLUMNS, "number"], numbered)
         .on_conflict_do_nothing(index_elements=["author_id", "submission_key"])
@@ -383,7 +406,7 @@ def _add_reply(
     quoted_post_id: int | None,
     notified_directly: list[int],
     now: datetime,
-) -> Post | None:
+) -> NewPost | None:
     """Write a reply and everything that goes with it, statement by statement (SQLite);
     return it, or None when its INSERT wrote nothing (a used submission key, a refusal).
     (``notified_directly`` is for _add_reply_postgresql: here post_created notifies all.)
@@ -397,25 +420,27 @@ def _add_reply(
     connection = session.connection()
     params = {f"new_{name}": value for name, value in values.items()}
     params.update(_reply_allowed_params(author, thread, now))
-    # Through the engine's execution, so that the search generation sees it.
-    inserted = connection.execute(_insert_reply_sqlite(), params).first()
+    # On the driver's cursor, so the search generation is told by hand (it is written below
+    # or not at all: a left-out reply changed nothing).
+    inserted = _insert_reply_sqlite().first(connection, params)
     if inserted is None:
         return None
+    generation.changed(connection)
     post_id, number = inserted
     taken, board_id, _removed_at, _locked = _TAKE_REPLY_NUMBER.first(
         connection, {"thread_id": thread.id, "now": now, "replier_id": author.id}
     )
     assert (taken, board_id) == (number, thread.board_id)  # (one writer: see above)
-    post = Post(id=post_id, number=number, **values)
+    post = NewPost(post_id, number, values)
     _record_new_post(session, author, thread, post, board_id, body, None, now)
-    return _as_persistent(session, post)
+    return post
 
 
 def _record_new_post(
     session: Session,
     author: User,
     thread: Thread,
-    post: Post,
+    post: Post | NewPost,
     board_id: int,
     body: Body,
     title: str | None,
@@ -450,7 +475,7 @@ def _record_new_post(
         connection, {"board_id": board_id, "now": now, "thread_id": thread.id}
     ).close()
     if connection.dialect.name != "postgresql":
-        index_post(session, post, title, body.text)
+        index_new_post(connection, post.id, title, body.text)
     watching.watch_on_post(session, author, thread)
     unread.mark_read(session, author.id, thread.id, post.number)
 
@@ -464,7 +489,7 @@ def _add_reply_postgresql(
     quoted_post_id: int | None,
     notified_directly: list[int],
     now: datetime,
-) -> Post | None:
+) -> NewPost | None:
     """Write a reply and everything that goes with it in one statement (PostgreSQL: each
     statement is a round trip); return it, or None when it wrote nothing (a used
     submission key, a refusal). What the statement does, and in which order, is
@@ -495,7 +520,7 @@ def _add_reply_postgresql(
     # The statement incremented the search generation (a commit's own increment is one more
     # round trip); left out, it did not, and the commit does as for any change.
     generation.incremented(connection)
-    return _as_persistent(session, Post(id=post_id, number=number, **values))
+    return NewPost(post_id, number, values)
 
 
 # A reply in one statement of data-modifying CTEs, each what _add_reply runs on SQLite:
@@ -667,11 +692,29 @@ def reply(
 
     ``thread`` is the entity with its board, or the thread read as a plain row with its
     board (``reading.thread_for_claim_to_write``: the reply view's, no entity to load).
-
     ``rendered`` is ``render_body(session, body)`` when the caller rendered it already
     (before taking the write lock). Raises PostingError for invalid input, PermissionDenied
     when the thread is locked or the author may not post (then nothing was written).
     """
+    post = write_reply(session, author, thread, body, quoted_post, submission_key, rendered)
+    if isinstance(post, NewPost):
+        # As a flush would have left it: made from the values stored, and persistent.
+        return _as_persistent(session, Post(id=post.id, number=post.number, **post.values))
+    return post
+
+
+def write_reply(
+    session: Session,
+    author: User,
+    thread: Thread | ShownThread,
+    body: str,
+    quoted_post: Post | None = None,
+    submission_key: str | None = None,
+    rendered: Body | None = None,
+) -> Post | NewPost:
+    """Do what ``reply`` does, and return the new post as its values (NewPost), or the
+    earlier Post for a repeated submission: for a caller that only needs its id, number
+    and thread (the reply view's redirect), without making the entity."""
     ensure_can_reply(author, thread)
     rendered = rendered or render_body(session, body)
     if quoted_post is not None and quoted_post.thread_id != thread.id:

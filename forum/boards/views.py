@@ -435,7 +435,7 @@ def _post_reply(member, thread, body: str, submission_key: str | None, quoted): 
         # Markdown is rendered and sanitized before the write lock is taken (SQLite).
         rendered = posting.render_body(db.session, body)
         start_writing(db.session, keep_loaded=True)
-        post = posting.reply(
+        post = posting.write_reply(
             db.session,
             member,
             thread,
