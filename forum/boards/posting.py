@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from forum import mentions, unread, watching
 from forum.accounts.models import User
 from forum.boards.models import Board, Kudos, Post, PostFacts, PostRevision, Thread
+from forum.connections import begin_transaction, in_autocommit, write_alone
 from forum.database import Prepared, UTCDateTime, utcnow
 from forum.markup import MAX_BODY_CHARS, BodyTooLong, render
 from forum.moderation.log import record
@@ -722,10 +723,23 @@ def write_reply(
     quoted_id = quoted_post.id if quoted_post is not None else None
     quoted_author = quoted_post.author if quoted_post is not None else None
     named = fanout.directly_notified(author.id, rendered.mentioned, quoted_author)
-    postgresql = session.connection().dialect.name == "postgresql"
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
     add = _add_reply_postgresql if postgresql else _add_reply
     now = utcnow()
-    post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
+    post = None
+    if postgresql and not named and in_autocommit(connection):
+        # The reply view's reads ran in autocommit, and with nobody named to notify directly
+        # the reply is _REPLY_POSTGRESQL alone (post_created then writes nothing): it runs
+        # as its own transaction, without BEGIN and COMMIT (two round trips), and holds the
+        # thread's row lock only while it runs. When it wrote nothing (a resubmission, a
+        # refusal), it is run again in a transaction, whose locks hold while the reason is
+        # read.
+        write_alone(connection)
+        post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
+    if post is None:
+        begin_transaction(connection)
+        post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
     if post is None:
         # The same submission was posted before, or just now by a copy that won the race
         # (the unique key on author and submission key left this one's post out)...

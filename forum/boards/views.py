@@ -376,6 +376,7 @@ def _with_thread_to_write(view):  # noqa: ANN001, ANN202
 
 @bp.route("/t/<int:thread_id>/reply", methods=["GET", "POST"])
 @reads_first
+@reads_only  # on PostgreSQL; posting.write_reply decides how the reply is written
 @_with_thread_to_write
 @login_required
 @ratelimits.posting
