@@ -29,7 +29,7 @@ from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
 from forum.permissions import NotFound, PermissionDenied, ensure_can_edit, ensure_can_post
 from forum.requests import positive_int
-from forum.templating import time_ago
+from forum.templating import cached_url_for, time_ago
 
 bp = Blueprint("boards", __name__)
 
@@ -84,7 +84,9 @@ def post_url(post) -> str:  # noqa: ANN001
     """Return the URL of the thread page that shows ``post``, anchored at it."""
     page = reading.page_of(post.number, current_app.config["POSTS_PER_PAGE"])
     args = {"page": page} if page > 1 else {}
-    return url_for("boards.thread", thread_id=post.thread_id, _anchor=f"post-{post.id}", **args)
+    # The thread page's URL is the same for every post on that page: remembered, with the
+    # anchor (which url_for would leave as it is: letters, digits and "-") added to it.
+    return f"{cached_url_for('boards.thread', thread_id=post.thread_id, **args)}#post-{post.id}"
 
 
 @bp.get("/")
