@@ -54,7 +54,10 @@ def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
 
     On PostgreSQL its reads run without BEGIN and ROLLBACK. ``start_writing`` with
     ``keep_loaded`` does not end the transaction there, so such a view must not use it (its
-    writes would be refused, as any write before ``start_writing`` is)."""
+    writes would be refused, as any write before ``start_writing`` is) unless its writing
+    code says how it writes: ``begin_transaction`` (what follows runs in a transaction on
+    the same connection) or ``write_alone`` (one statement that is its own transaction), as
+    ``forum.boards.posting.write_reply`` does for the reply view."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
