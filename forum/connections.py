@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 
 _RETURNED_AT = "townhall_returned_at"
 _AUTOCOMMIT = "townhall_autocommit_reads"
+_WRITE_ALONE = "townhall_write_alone"
 # What a page may run in autocommit: a SELECT that locks nothing.
 _PLAIN_READ = re.compile(r"\s*SELECT\b(?!.*\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY|KEY)\b)", re.I | re.S)
 
@@ -53,7 +54,10 @@ def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
 
     On PostgreSQL its reads run without BEGIN and ROLLBACK. ``start_writing`` with
     ``keep_loaded`` does not end the transaction there, so such a view must not use it (its
-    writes would be refused, as any write before ``start_writing`` is)."""
+    writes would be refused, as any write before ``start_writing`` is) unless its writing
+    code says how it writes: ``begin_transaction`` (what follows runs in a transaction on
+    the same connection) or ``write_alone`` (one statement that is its own transaction), as
+    ``forum.boards.posting.write_reply`` does for the reply view."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -61,6 +65,30 @@ def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def in_autocommit(connection: Any) -> bool:
+    """Whether ``connection`` (SQLAlchemy's) runs a ``reads_only`` view's statements in
+    autocommit: each statement is then its own transaction."""
+    return bool(connection.info.get(_AUTOCOMMIT))
+
+
+def write_alone(connection: Any) -> None:
+    """Let the next statement on ``connection``, in autocommit, write: for a write that is
+    one statement (atomic on its own, its locks held only while it runs), so that it needs
+    neither BEGIN nor COMMIT. The caller makes sure nothing else of the request writes, or
+    calls ``begin_transaction`` first."""
+    connection.info[_WRITE_ALONE] = True
+
+
+def begin_transaction(connection: Any) -> None:
+    """Run what follows on ``connection`` in a transaction, as any write's (psycopg sends
+    BEGIN before the next statement; the request's commit ends it), after reads in
+    autocommit. Nothing to do outside autocommit."""
+    if connection.info.get(_AUTOCOMMIT):
+        connection.info[_AUTOCOMMIT] = False
+        connection.info.pop(_WRITE_ALONE, None)
+        connection.connection.driver_connection.autocommit = False
 
 
 def _autocommit_wanted() -> bool:
@@ -87,6 +115,7 @@ def configure_postgresql(engine: Engine, idle_ping_seconds: float) -> None:
         if dbapi_connection is None:  # invalidated: nothing to reset
             return
         record.info[_RETURNED_AT] = monotonic()
+        record.info.pop(_WRITE_ALONE, None)
         if record.info.pop(_AUTOCOMMIT, False) and not dbapi_connection.closed:
             dbapi_connection.autocommit = False
 
@@ -95,6 +124,7 @@ def configure_postgresql(engine: Engine, idle_ping_seconds: float) -> None:
         # psycopg sends BEGIN itself before the first statement unless in autocommit; the
         # connection is idle here (SQLAlchemy's transaction has sent nothing yet).
         autocommit = _autocommit_wanted()
+        connection.info.pop(_WRITE_ALONE, None)
         if autocommit or connection.info.get(_AUTOCOMMIT):
             connection.connection.driver_connection.autocommit = autocommit
             connection.info[_AUTOCOMMIT] = autocommit
@@ -104,6 +134,8 @@ def configure_postgresql(engine: Engine, idle_ping_seconds: float) -> None:
         connection: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: Any
     ) -> None:
         if connection.info.get(_AUTOCOMMIT) and not _PLAIN_READ.match(statement):
+            if connection.info.pop(_WRITE_ALONE, False):
+                return
             raise WriteOutsideTransaction(
                 f"a reads_only view must call start_writing() before it writes: {statement[:80]}"
             )

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,7 +23,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from forum import mentions, unread, watching
 from forum.accounts.models import User
-from forum.boards.models import Board, Kudos, Post, PostRevision, Thread
+from forum.boards.models import Board, Kudos, Post, PostFacts, PostRevision, Thread
+from forum.connections import begin_transaction, in_autocommit, write_alone
 from forum.database import Prepared, UTCDateTime, utcnow
 from forum.markup import MAX_BODY_CHARS, BodyTooLong, render
 from forum.moderation.log import record
@@ -40,10 +41,14 @@ from forum.permissions import (
 from forum.search import generation
 from forum.search.index import (
     TEXT_SEARCH_CONFIG,
+    index_new_post,
     index_post,
     new_post_params,
     postgresql_insert_values,
 )
+
+if TYPE_CHECKING:
+    from forum.boards.reading import ShownThread
 
 MIN_TITLE_CHARS = 3
 MAX_TITLE_CHARS = 200
@@ -85,6 +90,28 @@ class Body:
     html: str
     text: str
     mentioned: list[User]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPost(PostFacts):
+    """A reply just written, as the values stored (no entity): what the reply view redirects
+    to and fanout.post_created reads. ``reply`` makes it the session's Post."""
+
+    id: int
+    number: int
+    values: dict[str, Any]  # every other column (_post_values)
+
+    @property
+    def thread_id(self) -> int:
+        return self.values["thread_id"]
+
+    @property
+    def author_id(self) -> int:
+        return self.values["author_id"]
+
+    @property
+    def removed_at(self) -> None:
+        return None
 
 
 def render_body(session: Session, body: str) -> Body:
@@ -286,23 +313,29 @@ def _post_values(
 def _refuse_changed_thread(
     session: Session,
     author: User,
-    thread: Thread,
+    thread: Any,
     board_id: int,
     removed_at: datetime | None,
     locked: bool,
-) -> None:
+) -> Any:
     """Raise PermissionDenied when the thread, as read once its row was locked, was removed,
-    locked, or moved to a board the author cannot see since the request loaded it."""
+    locked, or moved to a board the author cannot see since the request loaded it. Return
+    the thread to write to: ``thread``, or when it moved, its entity with its board as it
+    is now (a thread read as a plain row, see ThreadToWrite, cannot be reloaded)."""
     if board_id != thread.board_id:
         # Moved meanwhile: the board the caller loaded is stale (its visibility, and the
         # board notifications are checked against). Read the thread's board again.
-        session.expire(thread, ["board_id", "board"])
+        if isinstance(thread, Thread):
+            session.expire(thread, ["board_id", "board"])
+        else:
+            thread = session.get(Thread, thread.id, populate_existing=True)
         if not can_see_board(author, thread.board):
             raise PermissionDenied("This thread was moved; no new replies can be posted.")
     if removed_at is not None:
         raise PermissionDenied("This thread was removed; no new replies can be posted.")
     if locked and not author.is_moderator:
         raise PermissionDenied("This thread is locked; no new replies can be posted.")
+    return thread
 
 
 def _as_persistent(session: Session, post: Post) -> Post:
@@ -341,7 +374,7 @@ def _reply_allowed_params(author: User, thread: Thread, now: datetime) -> dict[s
 
 
 @functools.cache
-def _insert_reply_sqlite() -> sa.Insert:
+def _insert_reply_sqlite() -> Prepared:
     """The INSERT of a reply on SQLite, numbered from the thread's row in the same statement;
     it writes nothing (returns no row) when the author's submission key was used before or
     the reply is refused (_reply_allowed)."""
@@ -357,7 +390,7 @@ def _insert_reply_sqlite() -> sa.Insert:
             *_reply_allowed(_threads, _users),
         )
     )
-    return (
+    return Prepared(
         sqlite.insert(_posts)
         .from_select([*_NEW_POST_COLUMNS, "number"], numbered)
         .on_conflict_do_nothing(index_elements=["author_id", "submission_key"])
@@ -374,7 +407,7 @@ def _add_reply(
     quoted_post_id: int | None,
     notified_directly: list[int],
     now: datetime,
-) -> Post | None:
+) -> NewPost | None:
     """Write a reply and everything that goes with it, statement by statement (SQLite);
     return it, or None when its INSERT wrote nothing (a used submission key, a refusal).
     (``notified_directly`` is for _add_reply_postgresql: here post_created notifies all.)
@@ -388,25 +421,27 @@ def _add_reply(
     connection = session.connection()
     params = {f"new_{name}": value for name, value in values.items()}
     params.update(_reply_allowed_params(author, thread, now))
-    # Through the engine's execution, so that the search generation sees it.
-    inserted = connection.execute(_insert_reply_sqlite(), params).first()
+    # On the driver's cursor, so the search generation is told by hand (it is written below
+    # or not at all: a left-out reply changed nothing).
+    inserted = _insert_reply_sqlite().first(connection, params)
     if inserted is None:
         return None
+    generation.changed(connection)
     post_id, number = inserted
     taken, board_id, _removed_at, _locked = _TAKE_REPLY_NUMBER.first(
         connection, {"thread_id": thread.id, "now": now, "replier_id": author.id}
     )
     assert (taken, board_id) == (number, thread.board_id)  # (one writer: see above)
-    post = Post(id=post_id, number=number, **values)
+    post = NewPost(post_id, number, values)
     _record_new_post(session, author, thread, post, board_id, body, None, now)
-    return _as_persistent(session, post)
+    return post
 
 
 def _record_new_post(
     session: Session,
     author: User,
     thread: Thread,
-    post: Post,
+    post: Post | NewPost,
     board_id: int,
     body: Body,
     title: str | None,
@@ -441,7 +476,7 @@ def _record_new_post(
         connection, {"board_id": board_id, "now": now, "thread_id": thread.id}
     ).close()
     if connection.dialect.name != "postgresql":
-        index_post(session, post, title, body.text)
+        index_new_post(connection, post.id, title, body.text)
     watching.watch_on_post(session, author, thread)
     unread.mark_read(session, author.id, thread.id, post.number)
 
@@ -455,7 +490,7 @@ def _add_reply_postgresql(
     quoted_post_id: int | None,
     notified_directly: list[int],
     now: datetime,
-) -> Post | None:
+) -> NewPost | None:
     """Write a reply and everything that goes with it in one statement (PostgreSQL: each
     statement is a round trip); return it, or None when it wrote nothing (a used
     submission key, a refusal). What the statement does, and in which order, is
@@ -486,7 +521,7 @@ def _add_reply_postgresql(
     # The statement incremented the search generation (a commit's own increment is one more
     # round trip); left out, it did not, and the commit does as for any change.
     generation.incremented(connection)
-    return _as_persistent(session, Post(id=post_id, number=number, **values))
+    return NewPost(post_id, number, values)
 
 
 # A reply in one statement of data-modifying CTEs, each what _add_reply runs on SQLite:
@@ -576,11 +611,11 @@ SELECT p.id, p.number FROM t LEFT JOIN p ON true LEFT JOIN ca ON true LEFT JOIN 
 )
 
 
-def _explain_refusal(session: Session, author: User, thread: Thread, now: datetime) -> None:
+def _explain_refusal(session: Session, author: User, thread: Any, now: datetime) -> Any:
     """After a reply's INSERT wrote nothing, and not for a used submission key: raise the
     PermissionDenied that says why, from the author's and the thread's rows as they are
-    (under the write lock). Returns when the thread was moved to a board the author can
-    see (``thread`` then has its new board): the reply is to be written again."""
+    (under the write lock). Returns the thread with its new board when it was moved to a
+    board the author can see: the reply is to be written again, to it."""
     session.refresh(author, ["banned_at", "suspended_until"])
     ensure_can_post(author, now)
     board_id, removed_at, locked = session.execute(
@@ -589,9 +624,10 @@ def _explain_refusal(session: Session, author: User, thread: Thread, now: dateti
         )
     ).one()
     moved = board_id != thread.board_id
-    _refuse_changed_thread(session, author, thread, board_id, removed_at, locked)
+    thread = _refuse_changed_thread(session, author, thread, board_id, removed_at, locked)
     if not moved:  # pragma: no cover - the rows show no reason: a bug in _reply_allowed
         raise RuntimeError(f"a reply to thread {thread.id} was refused for no reason found")
+    return thread
 
 
 def create_thread(
@@ -647,7 +683,7 @@ def create_thread(
 def reply(
     session: Session,
     author: User,
-    thread: Thread,
+    thread: Thread | ShownThread,
     body: str,
     quoted_post: Post | None = None,
     submission_key: str | None = None,
@@ -655,10 +691,31 @@ def reply(
 ) -> Post:
     """Add a reply to a thread and return it (the earlier post for a repeated submission).
 
+    ``thread`` is the entity with its board, or the thread read as a plain row with its
+    board (``reading.thread_for_claim_to_write``: the reply view's, no entity to load).
     ``rendered`` is ``render_body(session, body)`` when the caller rendered it already
     (before taking the write lock). Raises PostingError for invalid input, PermissionDenied
     when the thread is locked or the author may not post (then nothing was written).
     """
+    post = write_reply(session, author, thread, body, quoted_post, submission_key, rendered)
+    if isinstance(post, NewPost):
+        # As a flush would have left it: made from the values stored, and persistent.
+        return _as_persistent(session, Post(id=post.id, number=post.number, **post.values))
+    return post
+
+
+def write_reply(
+    session: Session,
+    author: User,
+    thread: Thread | ShownThread,
+    body: str,
+    quoted_post: Post | None = None,
+    submission_key: str | None = None,
+    rendered: Body | None = None,
+) -> Post | NewPost:
+    """Do what ``reply`` does, and return the new post as its values (NewPost), or the
+    earlier Post for a repeated submission: for a caller that only needs its id, number
+    and thread (the reply view's redirect), without making the entity."""
     ensure_can_reply(author, thread)
     rendered = rendered or render_body(session, body)
     if quoted_post is not None and quoted_post.thread_id != thread.id:
@@ -666,10 +723,23 @@ def reply(
     quoted_id = quoted_post.id if quoted_post is not None else None
     quoted_author = quoted_post.author if quoted_post is not None else None
     named = fanout.directly_notified(author.id, rendered.mentioned, quoted_author)
-    postgresql = session.connection().dialect.name == "postgresql"
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
     add = _add_reply_postgresql if postgresql else _add_reply
     now = utcnow()
-    post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
+    post = None
+    if postgresql and not named and in_autocommit(connection):
+        # The reply view's reads ran in autocommit, and with nobody named to notify directly
+        # the reply is _REPLY_POSTGRESQL alone (post_created then writes nothing): it runs
+        # as its own transaction, without BEGIN and COMMIT (two round trips), and holds the
+        # thread's row lock only while it runs. When it wrote nothing (a resubmission, a
+        # refusal), it is run again in a transaction, whose locks hold while the reason is
+        # read.
+        write_alone(connection)
+        post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
+    if post is None:
+        begin_transaction(connection)
+        post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
     if post is None:
         # The same submission was posted before, or just now by a copy that won the race
         # (the unique key on author and submission key left this one's post out)...
@@ -678,7 +748,7 @@ def reply(
             return earlier
         # ...or the reply was refused: raises why, unless the thread only moved to a board
         # the author can see, where it is written again.
-        _explain_refusal(session, author, thread, now)
+        thread = _explain_refusal(session, author, thread, now)
         post = add(session, author, thread, rendered, submission_key, quoted_id, named, now)
         if post is None:  # pragma: no cover - the same rows, under the same lock
             raise RuntimeError(f"a reply to thread {thread.id} was refused twice")
@@ -686,9 +756,10 @@ def reply(
         session, post, thread, thread.board, rendered.mentioned, quoted_author,
         watchers_notified=postgresql,
     )  # fmt: skip
-    # The counters changed in SQL: the thread's attributes reload when next read (a view that
-    # only redirects never reads them, so nothing is queried).
-    session.expire(thread)
+    if isinstance(thread, Thread):
+        # The counters changed in SQL: the thread's attributes reload when next read (a view
+        # that only redirects never reads them, so nothing is queried).
+        session.expire(thread)
     return post
 
 

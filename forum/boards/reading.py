@@ -20,7 +20,6 @@ from forum.accounts.service import username_key
 from forum.accounts.sessions import (
     MEMBER_COLUMNS,
     Claim,
-    live_member,
     member_of_row,
     selecting_live_member,
 )
@@ -381,40 +380,43 @@ def _thread_with_board() -> sa.Select:
     )
 
 
-@functools.cache
-def _thread_with_board_and_member() -> sa.Select:
-    return (
-        sa.select(Thread, User)
-        .select_from(Thread.__table__.outerjoin(live_member(), sa.true()))
-        .where(Thread.id == sa.bindparam("thread_id"))
-        .options(joinedload(Thread.board))
-    )
-
-
 def thread_for_claim_to_write(
     session: Session,
     claim: Claim,
     thread_id: int,
     accept: Callable[[Claim, User | None], User | None],
-) -> tuple[User | None, Thread | None]:
-    """Return the viewer and the thread (with its board) as get_thread returns it, loading
-    the member of the session ``claim`` names with the thread, in one query (a form's POST
-    would otherwise begin with the session loader's own).
+) -> tuple[User | None, ShownThread | None]:
+    """Return the viewer and the thread with its board, as plain values (the thread page's
+    ``ShownThread``: a reply reads them, and loading them as entities cost more than the
+    query), loading the member of the session ``claim`` names with the thread, in one query
+    (a form's POST would otherwise begin with the session loader's own).
 
     ``accept`` is as for thread_for_claim. The thread is None when it is missing, hidden
     from the viewer, or the viewer is not that member (a remember-me cookie's): then the
     caller loads it with get_thread. When the thread is missing the member is not known
     either, and the viewer is None without asking ``accept`` (Flask-Login loads them)."""
-    row = session.execute(
-        _thread_with_board_and_member(), {"thread_id": thread_id, **claim.params}
-    ).one_or_none()
+    row = _thread_to_write_prepared().first(
+        session.connection(), {"thread_id": thread_id, **claim.params}
+    )
     if row is None:
         return None, None
-    thread, member = row
+    member = member_of_row(session, row[:_MEMBER_WIDTH])
     viewer = accept(claim, member)
-    if viewer is not member or not can_see_thread(viewer, thread):
+    if viewer is not member:
         return viewer, None
-    return viewer, thread
+    try:
+        shown = _thread_shown(viewer, row[_MEMBER_WIDTH:], thread_id)
+    except NotFound:
+        return viewer, None
+    return viewer, shown.thread
+
+
+@functools.cache
+def _thread_to_write_prepared() -> Prepared:
+    # The thread page's columns for a guest, with the claimed member's first; on the
+    # driver's cursor (forum.database.Prepared).
+    columns, joined, where = _thread_parts()
+    return Prepared(selecting_live_member(columns, joined).where(where))
 
 
 def get_thread(session: Session, viewer: User | None, thread_id: int) -> Thread:
@@ -476,15 +478,9 @@ class ThreadForViewer:
     unread_notifications: int | None = None
 
 
-@functools.cache
-def _thread_statement(member: bool, moderator: bool | None = False) -> sa.Select:
-    """The thread with its board and whether its solution is removed, as one plain row, and
-    for a member (bound ``viewer_id``) their read mark, watch state and the bell's count in
-    the same query. Built once per kind of viewer.
-
-    ``moderator=None``: the member is the one a session claims (bound ``token_hash``), not
-    loaded yet; their columns (``MEMBER_COLUMNS``, all None without a live session) come
-    first in the row, and the bell reads their role from their row."""
+def _thread_parts() -> tuple[list[Any], Any, Any]:
+    """The thread page's thread columns (the thread, its board, its solution's id and
+    removal: ``_thread_shown`` reads them in this order), their FROM and WHERE."""
     threads = Thread.__table__
     boards = Board.__table__
     solution = Post.__table__.alias("solution")
@@ -509,9 +505,22 @@ def _thread_statement(member: bool, moderator: bool | None = False) -> sa.Select
     joined = threads.join(boards, boards.c.id == threads.c.board_id).outerjoin(
         solution, solution.c.id == threads.c.solution_post_id
     )
-    where = threads.c.id == sa.bindparam("thread_id")
+    return columns, joined, threads.c.id == sa.bindparam("thread_id")
+
+
+@functools.cache
+def _thread_statement(member: bool, moderator: bool | None = False) -> sa.Select:
+    """The thread with its board and whether its solution is removed, as one plain row, and
+    for a member (bound ``viewer_id``) their read mark, watch state and the bell's count in
+    the same query. Built once per kind of viewer.
+
+    ``moderator=None``: the member is the one a session claims (bound ``token_hash``), not
+    loaded yet; their columns (``MEMBER_COLUMNS``, all None without a live session) come
+    first in the row, and the bell reads their role from their row."""
+    columns, joined, where = _thread_parts()
     if not member:
         return sa.select(*columns).select_from(joined).where(where)
+    threads = Thread.__table__
     from forum.unread import ThreadRead
     from forum.watching import BoardWatch, ThreadWatch
 

@@ -29,7 +29,7 @@ from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
 from forum.permissions import NotFound, PermissionDenied, ensure_can_edit, ensure_can_post
 from forum.requests import positive_int
-from forum.templating import time_ago
+from forum.templating import cached_url_for, time_ago
 
 bp = Blueprint("boards", __name__)
 
@@ -84,7 +84,9 @@ def post_url(post) -> str:  # noqa: ANN001
     """Return the URL of the thread page that shows ``post``, anchored at it."""
     page = reading.page_of(post.number, current_app.config["POSTS_PER_PAGE"])
     args = {"page": page} if page > 1 else {}
-    return url_for("boards.thread", thread_id=post.thread_id, _anchor=f"post-{post.id}", **args)
+    # The thread page's URL is the same for every post on that page: remembered, with the
+    # anchor (which url_for would leave as it is: letters, digits and "-") added to it.
+    return f"{cached_url_for('boards.thread', thread_id=post.thread_id, **args)}#post-{post.id}"
 
 
 @bp.get("/")
@@ -376,6 +378,7 @@ def _with_thread_to_write(view):  # noqa: ANN001, ANN202
 
 @bp.route("/t/<int:thread_id>/reply", methods=["GET", "POST"])
 @reads_first
+@reads_only  # on PostgreSQL; posting.write_reply decides how the reply is written
 @_with_thread_to_write
 @login_required
 @ratelimits.posting
@@ -383,48 +386,86 @@ def reply(thread_id: int, loaded_thread=None):  # noqa: ANN001, ANN201
     member = _viewer()
     thread = loaded_thread or _thread_or_404(thread_id)
     _refuse_sanctioned()
+    posted = _posted_reply()
+    if posted is not None:
+        # The usual POST, without a ReplyForm: building one signed a new CSRF token for
+        # nothing (CSRFProtect checked the one sent before the view ran) and cost more than
+        # the reply's statements. A form is built only to show errors.
+        body, submission_key, quote = posted
+        quoted = _quoted_post(member, thread, request.values.get("quote") or quote)
+        return _post_reply(member, thread, body, submission_key, quoted)
     form = ReplyForm()
-    quoted = None
-    quote_id = positive_int(request.values.get("quote") or form.quote_id.data)
-    if quote_id is not None:
-        try:
-            quoted = reading.get_post(db.session, member, quote_id)
-        except NotFound:
-            quoted = None
-        if quoted is not None and (quoted.thread_id != thread.id or quoted.is_removed):
-            quoted = None
+    quoted = _quoted_post(member, thread, request.values.get("quote") or form.quote_id.data)
     if request.method == "GET" and quoted is not None:
         form.quote_id.data = str(quoted.id)
         permalink_url = url_for("boards.permalink", post_id=quoted.id)
         form.body.data = posting.quote_markdown(quoted, permalink_url)
     if form.validate_on_submit():
-        try:
-            # Markdown is rendered and sanitized before the write lock is taken (SQLite).
-            rendered = posting.render_body(db.session, form.body.data or "")
-            start_writing(db.session, keep_loaded=True)
-            post = posting.reply(
-                db.session,
-                member,
-                thread,
-                form.body.data or "",
-                quoted_post=quoted,
-                submission_key=form.submission_key.data,
-                rendered=rendered,
-            )
-        except posting.PostingError as error:
-            db.session.rollback()
-            add_field_error(form, error.field, error.message)
-        except PermissionDenied as denied:
-            db.session.rollback()
-            if member.is_suspended():
-                abort(403, str(denied))
-            # A thread locked meanwhile: back to it, where the page says so.
-            flash(str(denied), "error")
-            return redirect(url_for("boards.thread", thread_id=thread.id))
-        else:
-            location = post_url(post)  # before the commit expires the post (see new_thread)
-            db.session.commit()
-            return redirect(location)
+        return _post_reply(member, thread, form.body.data or "", form.submission_key.data, quoted)
+    return _reply_page(thread, form, quoted)
+
+
+def _posted_reply() -> tuple[str, str | None, str | None] | None:
+    """Return a reply form's body, submission key and quoted post id as ReplyForm reads
+    them from a POST of form fields (None for anything else: ReplyForm reads it). A field
+    left out is the form's default: no body, a new submission key, no quote."""
+    if request.method != "POST" or request.files or not request.form:
+        return None
+    fields = request.form
+    submission_key = fields.get("submission_key")
+    if submission_key is None:
+        submission_key = new_submission_key()
+    return fields.get("body") or "", submission_key, fields.get("quote_id")
+
+
+def _quoted_post(member, thread, quote_id: str | None):  # noqa: ANN001, ANN202
+    """Return the post of this thread that the reply quotes (by id), or None."""
+    post_id = positive_int(quote_id)
+    if post_id is None:
+        return None
+    try:
+        quoted = reading.get_post(db.session, member, post_id)
+    except NotFound:
+        return None
+    if quoted.thread_id != thread.id or quoted.is_removed:
+        return None
+    return quoted
+
+
+def _post_reply(member, thread, body: str, submission_key: str | None, quoted):  # noqa: ANN001, ANN202
+    """Write the reply and redirect to it, or answer with why it was not written."""
+    try:
+        # Markdown is rendered and sanitized before the write lock is taken (SQLite).
+        rendered = posting.render_body(db.session, body)
+        start_writing(db.session, keep_loaded=True)
+        post = posting.write_reply(
+            db.session,
+            member,
+            thread,
+            body,
+            quoted_post=quoted,
+            submission_key=submission_key,
+            rendered=rendered,
+        )
+    except posting.PostingError as error:
+        db.session.rollback()
+        form = ReplyForm()
+        form.validate_on_submit()
+        add_field_error(form, error.field, error.message)
+        return _reply_page(thread, form, quoted)
+    except PermissionDenied as denied:
+        db.session.rollback()
+        if member.is_suspended():
+            abort(403, str(denied))
+        # A thread locked meanwhile: back to it, where the page says so.
+        flash(str(denied), "error")
+        return redirect(url_for("boards.thread", thread_id=thread.id))
+    location = post_url(post)  # before the commit expires the post (see new_thread)
+    db.session.commit()
+    return redirect(location)
+
+
+def _reply_page(thread, form, quoted):  # noqa: ANN001, ANN202
     status = 422 if form.errors or form.form_errors else 200
     return render_template("boards/reply.html", thread=thread, form=form, quoted=quoted), status
 

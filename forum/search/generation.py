@@ -146,6 +146,14 @@ def incremented(connection: Connection) -> None:
     connection.info[_MARK] = _INCREMENTED
 
 
+def changed(connection: Connection) -> None:
+    """Record that this transaction changed searchable content with a statement the engine's
+    events do not see (run on the driver's cursor, forum.database.Prepared): its commit
+    increments the generation, as for any change noticed."""
+    if not connection.info.get(_MARK):
+        connection.info[_MARK] = True
+
+
 def current(connection: Connection) -> int | None:
     """Return the generation, or None when the row is missing (then nothing is cached)."""
     return connection.execute(_READ).scalar()

@@ -11,10 +11,13 @@ not once per reply. Only plain text is indexed, never Markdown or HTML.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from forum.boards.models import Post
+from forum.database import Prepared
 from forum.markup import plain_text
+from forum.search import generation
 
 # Marks the engine puts around matches in snippets; removed from indexed text so that a
 # post can never forge a highlight.
@@ -33,6 +36,18 @@ _POSTGRESQL_UPDATE = sa.text(
     "search_text = :body "
     "WHERE id = :id"
 )
+
+
+_SQLITE_UPSERT_PREPARED = Prepared(_SQLITE_UPSERT)
+
+
+def index_new_post(connection: Connection, post_id: int, title: str | None, text: str) -> None:
+    """Index a post just inserted on SQLite (PostgreSQL indexes it with its INSERT:
+    postgresql_insert_values), as index_post does, on the driver's cursor (SQLAlchemy's
+    execution cost more than the statement): the search generation is told by hand."""
+    values = {"id": post_id, "title": clean_text(title or ""), "body": clean_text(text)}
+    _SQLITE_UPSERT_PREPARED.execute(connection, values).close()
+    generation.changed(connection)
 
 
 def postgresql_insert_values() -> dict[str, sa.ColumnElement]:

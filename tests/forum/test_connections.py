@@ -157,3 +157,73 @@ def test_a_member_s_read_mark_is_written_in_a_transaction_after_autocommit_reads
             )
         )
     assert mark == 1
+
+
+def _signed_in_replier(app: Flask) -> tuple:  # noqa: ANN001
+    """A thread watched by another member, and a client signed in as a replier."""
+    with app.app_context():
+        make_user("replier")
+        make_user("mentioned")
+        watcher = make_user("watcher")
+        thread = posting.create_thread(db.session, watcher, make_board("general"), "Hello", "first")
+        db.session.commit()
+        thread_id = thread.id
+    client = app.test_client()
+    response = client.post(
+        "/sign-in",
+        data={"csrf_token": csrf_token(client), "login": "replier", "password": TEST_PASSWORD},
+    )
+    assert response.status_code == 302
+    return client, thread_id, csrf_token(client, f"/t/{thread_id}")
+
+
+def _reply(client, thread_id: int, token: str, body: str, key: str) -> str:  # noqa: ANN001
+    response = client.post(
+        f"/t/{thread_id}/reply", data={"csrf_token": token, "body": body, "submission_key": key}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"]
+
+
+def _stored(app: Flask, thread_id: int) -> tuple:
+    with app.app_context():
+        replies = db.session.scalar(
+            sa.text("SELECT reply_count FROM threads WHERE id = :id"), {"id": thread_id}
+        )
+        kinds = db.session.scalars(
+            sa.text("SELECT kind FROM notifications WHERE thread_id = :id ORDER BY id"),
+            {"id": thread_id},
+        ).all()
+        return replies, kinds
+
+
+def test_a_reply_naming_nobody_is_its_one_statement_without_begin_or_commit(
+    own_app, monkeypatch
+) -> None:
+    client, thread_id, token = _signed_in_replier(own_app)
+    sent = _sent(monkeypatch)
+    _reply(client, thread_id, token, "A plain reply.", "key-1")
+    # The thread with the member, then the reply's statement as its own transaction.
+    assert len(sent) == 2, sent
+    assert sent[0].lstrip().startswith("SELECT") and sent[1].lstrip().startswith("WITH")
+    assert _stored(own_app, thread_id) == (1, ["reply"])  # the watcher heard of it
+
+
+def test_a_reply_naming_somebody_is_written_in_a_transaction(own_app, monkeypatch) -> None:
+    client, thread_id, token = _signed_in_replier(own_app)
+    sent = _sent(monkeypatch)
+    _reply(client, thread_id, token, "Thanks @mentioned!", "key-1")
+    begin = sent.index("BEGIN")
+    assert sent[begin + 1].lstrip().startswith("WITH") and sent[-1] == "COMMIT", sent
+    assert "notifications" in sent[-2]  # the mention's, before the commit
+    assert _stored(own_app, thread_id) == (1, ["reply", "mention"])
+
+
+def test_a_resubmitted_reply_written_alone_answers_with_the_first(own_app, monkeypatch) -> None:
+    client, thread_id, token = _signed_in_replier(own_app)
+    first = _reply(client, thread_id, token, "A plain reply.", "key-1")
+    sent = _sent(monkeypatch)
+    # Its statement wrote nothing: it runs again in a transaction, which finds the first.
+    assert _reply(client, thread_id, token, "A plain reply.", "key-1") == first
+    assert "BEGIN" in sent and sent[-1] in ("COMMIT", "ROLLBACK"), sent
+    assert _stored(own_app, thread_id) == (1, ["reply"])

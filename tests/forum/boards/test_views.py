@@ -298,3 +298,21 @@ def test_profile_shows_join_date_posts_and_badges(client, moderator, board) -> N
     html = client.get("/u/MOD").get_data(as_text=True)
     assert "Joined" in html and "Moderator" in html
     assert re.search(r"<dt>Posts</dt><dd>1</dd>", html)
+
+
+def test_a_post_s_url_is_the_one_url_for_builds(app) -> None:
+    from types import SimpleNamespace
+
+    from flask import url_for
+
+    from forum.boards.views import post_url
+
+    per_page = app.config["POSTS_PER_PAGE"]
+    with app.test_request_context("/", base_url="http://forum.example/community"):
+        for number in (1, per_page, per_page + 1, 5 * per_page + 3):
+            post = SimpleNamespace(id=1000 + number, number=number, thread_id=7)
+            for _ in range(2):  # built, then remembered
+                page = (number - 1) // per_page + 1
+                args = {"page": page} if page > 1 else {}
+                expected = url_for("boards.thread", thread_id=7, _anchor=f"post-{post.id}", **args)
+                assert post_url(post) == expected
