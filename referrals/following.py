@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, g
-from sqlalchemy.engine import Connection
+from flask import Flask
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
-from werkzeug.http import dump_cookie
+from werkzeug.http import http_date
 
-from forum.database import utcnow
+from forum.database import PooledDriverConnection, utcnow
 from forum.extensions import db
 from forum.redirects import safe_local_path
 from referrals import addresses, attribution, clicks
@@ -69,7 +70,7 @@ def follow_link(
 
 
 def follow_link_as_visitor(
-    connection: Connection,
+    connection: Connection | PooledDriverConnection,
     config: Mapping[str, Any],
     code: str,
     address: str | None,
@@ -116,16 +117,47 @@ def cookie_options(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"httponly": True, "samesite": "Lax", "secure": config["SESSION_COOKIE_SECURE"]}
 
 
+# The lane's cookie attributes, as ``dump_cookie`` writes them: the expiry moves once a second.
+_COOKIE_ATTRIBUTES: dict[tuple[int, bool], tuple[int, str]] = {}
+
+
+def attribution_cookie(value: str, max_age: int, secure: bool) -> str:
+    """Return the ``Set-Cookie`` value ``dump_cookie`` makes of the attribution cookie with
+    ``cookie_options`` (the same attributes, in its order, expiring ``max_age`` seconds from
+    now), built once a second: ``dump_cookie`` (quoting, path quoting, the date) cost a
+    twentieth of a click. ``value`` is a signed attribution: URL-safe base64 and dots, which
+    a cookie carries unquoted."""
+    second = int(time.time())
+    found = _COOKIE_ATTRIBUTES.get((max_age, secure))
+    if found is None or found[0] != second:
+        attributes = "; ".join(
+            [
+                f"Expires={http_date(second + max_age)}",
+                f"Max-Age={max_age}",
+                *(["Secure"] if secure else []),
+                "HttpOnly",
+                "Path=/",
+                "SameSite=Lax",
+            ]
+        )
+        if len(_COOKIE_ATTRIBUTES) > 64:
+            _COOKIE_ATTRIBUTES.clear()
+        found = _COOKIE_ATTRIBUTES[(max_age, secure)] = (second, attributes)
+    return f"{attribution.COOKIE_NAME}={value}; {found[1]}"
+
+
 class ClickLane:
     """WSGI middleware answering ``GET /r/<code>`` for a visitor without a session.
 
     Such a visitor (most of them, and every crawler) needs nothing of Flask's request
     machinery: no session, no signed-in member, no form, no template. That machinery cost
     twice what the click itself does (a request context, session and cookies opened and
-    saved, before/after hooks). The lane runs ``follow_link_as_visitor`` in an app context
-    on a connection from the app's engine, and builds the redirect itself. Anything else, a
-    visitor with a session cookie (their click is theirs, and their address remembered), or
-    a failure before the click was committed, goes on to Flask's ``follow`` view.
+    saved, before/after hooks). The lane runs ``follow_link_as_visitor`` on a connection of
+    the app's pool, used straight on its driver (``PooledDriverConnection``: no app context,
+    no SQLAlchemy ``Connection`` or ``Transaction``, whose bookkeeping and events cost more
+    than SQLite's statements), and builds the redirect itself. Anything else, a visitor with
+    a session cookie (their click is theirs, and their address remembered), or a failure
+    before the click was committed, goes on to Flask's ``follow`` view.
     """
 
     def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
@@ -136,6 +168,8 @@ class ClickLane:
             config["SESSION_COOKIE_NAME"],
             config.get("REMEMBER_COOKIE_NAME", "remember_token"),
         )
+        self._engine: Engine | None = None
+        self._locations: dict[tuple[str, str], str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -153,19 +187,21 @@ class ClickLane:
             # The app's session is bound to one connection (an outer transaction, as in the
             # tests' ``app`` fixture): the lane has no connection of its own to take.
             return self.wsgi_app(environ, start_response)
+        config = self.app.config
         script_root = environ.get("SCRIPT_NAME", "")
         try:
-            with self.app.app_context():
-                g.writes_expected = True  # the click's transaction takes the write lock
-                with db.engine.connect() as connection:
-                    answer = follow_link_as_visitor(
-                        connection,
-                        self.app.config,
-                        path[3:],
-                        environ.get("REMOTE_ADDR"),
-                        environ.get("HTTP_USER_AGENT"),
-                        script_root + "/",
-                    )
+            connection = PooledDriverConnection(self._engine or self._app_engine())
+            try:
+                answer = follow_link_as_visitor(
+                    connection,
+                    config,
+                    path[3:],
+                    environ.get("REMOTE_ADDR"),
+                    environ.get("HTTP_USER_AGENT"),
+                    script_root + "/",
+                )
+            finally:
+                connection.close()
         except Exception:  # noqa: BLE001 - nothing was committed: the view answers (and logs)
             log.debug("the click lane handed /r/ on to the view", exc_info=True)
             return self.wsgi_app(environ, start_response)
@@ -181,17 +217,19 @@ class ClickLane:
             headers.append(
                 (
                     "Set-Cookie",
-                    dump_cookie(
-                        attribution.COOKIE_NAME,
-                        answer.cookie,
-                        max_age=answer.cookie_max_age,
-                        path="/",
-                        **cookie_options(self.app.config),
+                    attribution_cookie(
+                        answer.cookie, answer.cookie_max_age, config["SESSION_COOKIE_SECURE"]
                     ),
                 )
             )
         start_response("302 FOUND", headers)
         return [body]
+
+    def _app_engine(self) -> Engine:
+        # Looked up once: Flask-SQLAlchemy finds an app's engine in its app context.
+        with self.app.app_context():
+            self._engine = db.engine
+        return self._engine
 
 
 def _redirect_body(location: str) -> bytes:

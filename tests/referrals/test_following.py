@@ -3,9 +3,12 @@ view answers a signed-in member's."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 from flask import has_request_context
+from werkzeug.http import dump_cookie
 
 from forum.database import utcnow
 from forum.extensions import db
@@ -164,3 +167,21 @@ def test_the_lane_is_in_front_of_flask(app) -> None:
     while not isinstance(lane, following.ClickLane):
         lane = lane.app  # security headers, then the proxy fix when there is one
     assert lane.wsgi_app.__self__ is app  # Flask's own wsgi_app behind it
+
+
+@pytest.mark.parametrize("secure", [False, True])
+@pytest.mark.parametrize("days", [1, 30, 365])
+def test_the_lanes_cookie_is_the_one_dump_cookie_makes(secure, days) -> None:
+    value = attribution.sign_attribution(
+        "key", attribution.Attribution(7, 8, 9_000_000_001, utcnow())
+    )
+    options = following.cookie_options({"SESSION_COOKIE_SECURE": secure})
+    while True:  # both within one second (the expiry is to the second)
+        second = int(time.time())
+        lane = following.attribution_cookie(value, days * 86400, secure)
+        view = dump_cookie(
+            attribution.COOKIE_NAME, value, max_age=days * 86400, path="/", **options
+        )
+        if int(time.time()) == second:
+            break
+    assert lane == view
