@@ -301,10 +301,27 @@ class Prepared:
         dialect = connection.dialect
         self._run(connection, "executemany", [self._args(dialect, row) for row in rows]).close()
 
-    def _run(self, connection: Any, method: str, args: Any) -> Any:
+    def rows(self, connection: Any, params: dict[str, Any]) -> list[Any]:
+        """Run the statement and return every row as the driver gives it (plain tuples: select
+        only numbers and strings), on a cursor kept with the DB-API connection for the next
+        statement on it.
+
+        For the click's statements: a new cursor per statement cost more than its execution
+        on SQLite, and on PostgreSQL psycopg's cursor also keeps what it learnt of dumping
+        the values and loading the columns."""
+        pooled = connection.connection
+        cursor = pooled.info.get(_KEPT_CURSOR)
+        if cursor is None or cursor.connection is not pooled.dbapi_connection:
+            cursor = pooled.info[_KEPT_CURSOR] = pooled.dbapi_connection.cursor()
+        return self._run(
+            connection, "execute", self._args(connection.dialect, params), cursor
+        ).fetchall()  # all: SQLite finishes an INSERT … RETURNING by reading it out
+
+    def _run(self, connection: Any, method: str, args: Any, cursor: Any = None) -> Any:
         sql = self._compiled(connection.dialect)[0]
         dbapi_connection = connection.connection.dbapi_connection
-        cursor = dbapi_connection.cursor()
+        if cursor is None:
+            cursor = dbapi_connection.cursor()
         try:
             getattr(cursor, method)(sql, args)
         except connection.dialect.loaded_dbapi.Error as error:
@@ -320,6 +337,10 @@ class Prepared:
                 dialect=connection.dialect,
             ) from error
         return cursor
+
+
+# Where ``Prepared.rows`` keeps its cursor: the pool's record of the DB-API connection.
+_KEPT_CURSOR = "townhall_kept_cursor"
 
 
 class PooledDriverConnection:

@@ -223,9 +223,7 @@ def follow(
         "since": now - FLOOD_WINDOW,
         "flood_limit": flood_limit,
     }
-    cursor = _FOLLOW.execute(connection, values)
-    rows = cursor.fetchall()
-    cursor.close()
+    rows = _FOLLOW.rows(connection, values)
     if not rows:
         return None
     (row,) = rows
@@ -293,9 +291,7 @@ def record(
     else:
         statement = _INSERT_CHECKED
         values.update(since=now - FLOOD_WINDOW, flood_limit=flood_limit)
-    cursor = statement.execute(connection, values)
-    (row,) = cursor.fetchall()  # all: SQLite finishes an INSERT … RETURNING by reading it out
-    cursor.close()
+    (row,) = statement.rows(connection, values)
     return RecordedClick(row[0], bool(row[1]))
 
 
