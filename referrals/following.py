@@ -4,6 +4,7 @@ answer where to go. Served by the ``follow`` view, and for visitors without a se
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import time
@@ -103,13 +104,19 @@ def _answer(
     home: str,
 ) -> ClickAnswer:
     link, click = followed
-    location = safe_local_path(link.target, "") or home
+    location = _safe_target(link.target) or home
     if click.is_bot:
         return ClickAnswer(location)
     cookie = attribution.sign_attribution(
         config["SECRET_KEY"], attribution.Attribution(link.program_id, link.id, click.id, now)
     )
     return ClickAnswer(location, cookie, link.attribution_days * 86400)
+
+
+@functools.lru_cache(maxsize=1024)
+def _safe_target(target: str) -> str:
+    # A link's target is checked again on the way out; links are few, their targets fewer.
+    return safe_local_path(target, "")
 
 
 def cookie_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,6 +239,7 @@ class ClickLane:
         return self._engine
 
 
+@functools.lru_cache(maxsize=1024)
 def _redirect_body(location: str) -> bytes:
     # As Flask's redirect(): a page for the rare client that does not follow Location.
     escaped = html.escape(location)
