@@ -361,15 +361,23 @@ class PooledDriverConnection:
         self.connection = engine.raw_connection()
 
     @property
-    def driver_connection(self) -> Any:
-        return self.connection.driver_connection
+    def driver(self) -> Any:
+        """The DB-API connection (``dbapi_connection``: a detached connection has no pool
+        record to name its ``driver_connection``)."""
+        return self.connection.dbapi_connection
 
     def invalidate(self, error: BaseException | None = None) -> None:
         self.connection.invalidate(error)
 
     def close(self) -> None:
-        """Give the connection back to the pool (which rolls back what is still open)."""
-        self.connection.close()
+        """Give the connection back to the pool (which rolls back what is still open), or
+        close it when it was detached from the pool."""
+        if not self.connection.is_detached:
+            self.connection.close()
+        elif self.connection.dbapi_connection is not None:
+            # Straight to the driver: the pool's close of a detached connection leaves it
+            # open, and runs the reset listeners, which expect a pool record.
+            self.connection.dbapi_connection.close()
 
 
 def start_writing(session: Any, keep_loaded: bool = False) -> None:

@@ -247,7 +247,7 @@ def own_transaction(connection: Connection | PooledDriverConnection) -> Iterator
             with connection.begin():
                 yield
             return
-        driver = connection.connection.driver_connection
+        driver = connection.connection.dbapi_connection
         begin_writing(driver)  # the write lock first, as every writing request takes it
         try:
             yield
@@ -256,7 +256,10 @@ def own_transaction(connection: Connection | PooledDriverConnection) -> Iterator
             raise
         driver.commit()
         return
-    driver = connection.connection.driver_connection
+    driver = connection.connection.dbapi_connection
+    if driver.autocommit:  # the click lane's own connection, always in autocommit
+        yield
+        return
     driver.autocommit = True
     try:
         yield

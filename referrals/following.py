@@ -7,7 +7,10 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import os
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -160,9 +163,13 @@ class ClickLane:
     machinery: no session, no signed-in member, no form, no template. That machinery cost
     twice what the click itself does (a request context, session and cookies opened and
     saved, before/after hooks). The lane runs ``follow_link_as_visitor`` on a connection of
-    the app's pool, used straight on its driver (``PooledDriverConnection``: no app context,
-    no SQLAlchemy ``Connection`` or ``Transaction``, whose bookkeeping and events cost more
-    than SQLite's statements), and builds the redirect itself. Anything else, a visitor with
+    its own, used straight on its driver (``PooledDriverConnection``: no app context, no
+    SQLAlchemy ``Connection`` or ``Transaction``, whose bookkeeping and events cost more than
+    SQLite's statements), and builds the redirect itself. The connection comes from the
+    app's pool once per process and thread and is then kept (the pool's checkout and
+    checkin, and on PostgreSQL switching autocommit on and off, were a tenth of a click):
+    on PostgreSQL it stays in autocommit, and after any failure it is closed and the next
+    click connects anew. Anything else, a visitor with
     a session cookie (their click is theirs, and their address remembered), or a failure
     before the click was committed, goes on to Flask's ``follow`` view.
     """
@@ -176,6 +183,10 @@ class ClickLane:
             config.get("REMEMBER_COOKIE_NAME", "remember_token"),
         )
         self._engine: Engine | None = None
+        # One connection per process and thread, held from its first click on (see _hold),
+        # closed when the lane goes or the process ends.
+        self._held: dict[tuple[int, int], PooledDriverConnection] = {}
+        weakref.finalize(self, _close_held, self._held)
         self._locations: dict[tuple[str, str], str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -196,21 +207,20 @@ class ClickLane:
             return self.wsgi_app(environ, start_response)
         config = self.app.config
         script_root = environ.get("SCRIPT_NAME", "")
+        key = (os.getpid(), threading.get_ident())
         try:
-            connection = PooledDriverConnection(self._engine or self._app_engine())
-            try:
-                answer = follow_link_as_visitor(
-                    connection,
-                    config,
-                    path[3:],
-                    environ.get("REMOTE_ADDR"),
-                    environ.get("HTTP_USER_AGENT"),
-                    script_root + "/",
-                )
-            finally:
-                connection.close()
+            connection = self._held.get(key) or self._hold(key)
+            answer = follow_link_as_visitor(
+                connection,
+                config,
+                path[3:],
+                environ.get("REMOTE_ADDR"),
+                environ.get("HTTP_USER_AGENT"),
+                script_root + "/",
+            )
         except Exception:  # noqa: BLE001 - nothing was committed: the view answers (and logs)
             log.debug("the click lane handed /r/ on to the view", exc_info=True)
+            self._let_go(key)
             return self.wsgi_app(environ, start_response)
         location = answer.location
         body = _redirect_body(location)
@@ -232,11 +242,40 @@ class ClickLane:
         start_response("302 FOUND", headers)
         return [body]
 
-    def _app_engine(self) -> Engine:
-        # Looked up once: Flask-SQLAlchemy finds an app's engine in its app context.
-        with self.app.app_context():
-            self._engine = db.engine
-        return self._engine
+    def _hold(self, key: tuple[int, int]) -> PooledDriverConnection:
+        if self._engine is None:
+            # Looked up once: Flask-SQLAlchemy finds an app's engine in its app context.
+            with self.app.app_context():
+                self._engine = db.engine
+        connection = PooledDriverConnection(self._engine)
+        connection.connection.detach()  # the lane's own from now on: the pool forgets it
+        if connection.dialect.name == "postgresql":
+            # Its one statement is its own transaction (clicks.own_transaction), and nothing
+            # else runs on it.
+            connection.driver.autocommit = True
+        self._held[key] = connection
+        return connection
+
+    def _let_go(self, key: tuple[int, int]) -> None:
+        # After a failure the connection may be broken: the next click connects anew.
+        connection = self._held.pop(key, None)
+        if connection is not None:
+            _close_quietly(connection)
+
+
+def _close_held(held: dict[tuple[int, int], PooledDriverConnection]) -> None:
+    # Only this process's own: a forked worker inherits its parent's (the same sockets),
+    # which closing here would close for the parent too.
+    pid = os.getpid()
+    for key in [key for key in held if key[0] == pid]:
+        _close_quietly(held.pop(key))
+
+
+def _close_quietly(connection: PooledDriverConnection) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - already broken: nothing more to let go of
+        log.debug("closing the click lane's connection failed", exc_info=True)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -3,6 +3,7 @@ view answers a signed-in member's."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -185,3 +186,46 @@ def test_the_lanes_cookie_is_the_one_dump_cookie_makes(secure, days) -> None:
         if int(time.time()) == second:
             break
     assert lane == view
+
+
+def _lane(app):  # noqa: ANN001, ANN202
+    lane = app.wsgi_app
+    while not isinstance(lane, following.ClickLane):
+        lane = lane.app
+    return lane
+
+
+def test_the_lane_keeps_its_connection_and_lets_a_broken_one_go(committed_app, served_by) -> None:
+    make_link(make_program(), code="kept")
+    db.session.commit()
+    lane = _lane(committed_app)
+    assert _visitor(committed_app).get("/r/kept").status_code == 302
+    (held,) = lane._held.values()
+    assert _visitor(committed_app, "198.51.100.32").get("/r/kept").status_code == 302
+    assert list(lane._held.values()) == [held]  # the same connection, not the pool's next
+    if held.dialect.name == "postgresql":
+        assert held.driver.autocommit  # the lane's own: its one statement commits itself
+    held.driver.close()  # as a server restart or an idle timeout would
+    broken = _visitor(committed_app, "198.51.100.33").get("/r/kept")
+    assert broken.status_code == 302 and broken.headers["Set-Cookie"]
+    assert lane._held == {}  # let go; the view answered and counted the click
+    assert _visitor(committed_app, "198.51.100.34").get("/r/kept").status_code == 302
+    # (On PostgreSQL the lane's follow ran and failed; on SQLite its BEGIN failed first.)
+    assert served_by in (["lane", "lane", "lane", "view", "lane"], ["lane", "lane", "view", "lane"])
+    assert len(_clicks()) == 4
+    (again,) = lane._held.values()
+    assert again is not held
+
+
+def test_a_process_closes_only_its_own_held_connections() -> None:
+    class Closing:
+        closed = 0
+
+        def close(self) -> None:
+            Closing.closed += 1
+
+    mine, parents = Closing(), Closing()
+    held = {(os.getpid(), 1): mine, (os.getpid() + 1, 1): parents}
+    following._close_held(held)
+    # A forked worker inherits its parent's connections (the same sockets): left alone.
+    assert held == {(os.getpid() + 1, 1): parents} and Closing.closed == 1
