@@ -347,14 +347,32 @@ class Prepared:
             args.append(tuple(values[name] for name in order) if order is not None else values)
         self._run(connection, "executemany", args).close()
 
-    def _run(self, connection: Any, method: str, args: Any) -> Any:
+    def rows(self, connection: Any, params: dict[str, Any]) -> list[Any]:
+        """Run the statement and return every row as the driver gives it (plain tuples: select
+        only numbers and strings), on a cursor kept with the DB-API connection for the next
+        statement on it.
+
+        For the click's statements: a new cursor per statement cost more than its execution
+        on SQLite, and on PostgreSQL psycopg's cursor also keeps what it learnt of dumping
+        the values and loading the columns."""
+        pooled = connection.connection
+        cursor = None
+        if not self._compiled(connection.dialect)[-1]:  # (a long one needs its RawCursor)
+            cursor = pooled.info.get(_KEPT_CURSOR)
+            if cursor is None or cursor.connection is not pooled.dbapi_connection:
+                cursor = pooled.info[_KEPT_CURSOR] = pooled.dbapi_connection.cursor()
+        return self._run(
+            connection, "execute", self._args(connection.dialect, params), cursor
+        ).fetchall()  # all: SQLite finishes an INSERT … RETURNING by reading it out
+
+    def _run(self, connection: Any, method: str, args: Any, cursor: Any = None) -> Any:
         sql, *_rest, raw = self._compiled(connection.dialect)
         dbapi_connection = connection.connection.dbapi_connection
-        if raw:
+        if cursor is None and raw:
             import psycopg
 
             cursor = psycopg.RawCursor(dbapi_connection)
-        else:
+        elif cursor is None:
             cursor = dbapi_connection.cursor()
         try:
             getattr(cursor, method)(sql, args)
@@ -371,6 +389,47 @@ class Prepared:
                 dialect=connection.dialect,
             ) from error
         return cursor
+
+
+# Where ``Prepared.rows`` keeps its cursor: the pool's record of the DB-API connection.
+_KEPT_CURSOR = "townhall_kept_cursor"
+
+
+class PooledDriverConnection:
+    """A connection from the engine's pool, used straight on its DB-API connection: what
+    ``Prepared`` needs of a SQLAlchemy ``Connection`` (``dialect``, ``connection``,
+    ``invalidate``) and nothing else.
+
+    For the busiest request's own transaction (a referral click): a ``Connection``, its
+    ``Transaction`` and their events cost several times SQLite's statements. The pool's own
+    checkout and checkin still run (PostgreSQL's ping after an idle spell, the rollback on
+    return). No engine event sees its transaction: its owner begins and ends it.
+    """
+
+    __slots__ = ("connection", "dialect")
+
+    def __init__(self, engine: Engine) -> None:
+        self.dialect = engine.dialect
+        self.connection = engine.raw_connection()
+
+    @property
+    def driver(self) -> Any:
+        """The DB-API connection (``dbapi_connection``: a detached connection has no pool
+        record to name its ``driver_connection``)."""
+        return self.connection.dbapi_connection
+
+    def invalidate(self, error: BaseException | None = None) -> None:
+        self.connection.invalidate(error)
+
+    def close(self) -> None:
+        """Give the connection back to the pool (which rolls back what is still open), or
+        close it when it was detached from the pool."""
+        if not self.connection.is_detached:
+            self.connection.close()
+        elif self.connection.dbapi_connection is not None:
+            # Straight to the driver: the pool's close of a detached connection leaves it
+            # open, and runs the reset listeners, which expect a pool record.
+            self.connection.dbapi_connection.close()
 
 
 def start_writing(session: Any, keep_loaded: bool = False) -> None:

@@ -16,8 +16,7 @@ from referrals.models import MemberAddress, dialect_insert
 def address_hash(secret_key: str, address: str | None) -> str:
     """Return a keyed hash of a network address: equal for equal addresses, and useless to
     anyone without the app's SECRET_KEY (IPv4 has too few addresses for a plain hash)."""
-    key = _address_key(secret_key)
-    return hmac.new(key, (address or "unknown").encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_address_key(secret_key), (address or "unknown").encode(), "sha256").hex()
 
 
 @functools.lru_cache(maxsize=4)

@@ -3,17 +3,17 @@ review of referrals that look like self-referral."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, int_to_bytes
+from itsdangerous.encoding import int_to_bytes
 from sqlalchemy.orm import Session
 
 from forum.accounts.models import User
@@ -81,13 +81,19 @@ def sign_attribution(secret_key: str, attribution: Attribution) -> str:
     key derived anew) cost a tenth of a click.
     """
     clicked = int(attribution.clicked_at.timestamp())
-    payload = json.dumps(
-        [attribution.program_id, attribution.link_id, attribution.click_id, clicked],
-        separators=(",", ":"),
+    # JSON of four integers, as the serializer's compact json.dumps writes them.
+    payload = (
+        f"[{int(attribution.program_id)},{int(attribution.link_id)},"
+        f"{int(attribution.click_id)},{clicked}]"
     ).encode()
-    value = base64_encode(payload) + b"." + base64_encode(int_to_bytes(clicked))
-    signature = hmac.new(_signing_key(secret_key), value, hashlib.sha1).digest()
-    return (value + b"." + base64_encode(signature)).decode()
+    value = _unpadded(payload) + b"." + _unpadded(int_to_bytes(clicked))
+    signature = hmac.digest(_signing_key(secret_key), value, "sha1")
+    return (value + b"." + _unpadded(signature)).decode()
+
+
+def _unpadded(data: bytes) -> bytes:
+    # itsdangerous's base64_encode, for bytes.
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 @functools.lru_cache(maxsize=4)

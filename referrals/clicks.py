@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from forum.database import Prepared, UTCDateTime
+from forum.database import PooledDriverConnection, Prepared, UTCDateTime, begin_writing
 from referrals import links
 from referrals.models import Click, Link
 
@@ -223,9 +223,7 @@ def follow(
         "since": now - FLOOD_WINDOW,
         "flood_limit": flood_limit,
     }
-    cursor = _FOLLOW.execute(connection, values)
-    rows = cursor.fetchall()
-    cursor.close()
+    rows = _FOLLOW.rows(connection, values)
     if not rows:
         return None
     (row,) = rows
@@ -233,7 +231,7 @@ def follow(
 
 
 @contextmanager
-def own_transaction(connection: Connection) -> Iterator[None]:
+def own_transaction(connection: Connection | PooledDriverConnection) -> Iterator[None]:
     """The transaction of a click that ``follow`` records on a connection of its own (no
     ORM session), committed when the block ends without an error.
 
@@ -241,13 +239,27 @@ def own_transaction(connection: Connection) -> Iterator[None]:
     the statement is its own transaction, one round trip instead of three (BEGIN, it,
     COMMIT), and its ``synchronous_commit = off`` holds for that transaction's commit. So
     the block must run nothing else. Elsewhere it is a transaction (on SQLite, BEGIN
-    IMMEDIATE when the caller declared that it writes).
+    IMMEDIATE when the caller declared that it writes; always on a pool's
+    ``PooledDriverConnection``, which no engine event sees).
     """
     if connection.dialect.name != "postgresql":
-        with connection.begin():
+        if not isinstance(connection, PooledDriverConnection):
+            with connection.begin():
+                yield
+            return
+        driver = connection.connection.dbapi_connection
+        begin_writing(driver)  # the write lock first, as every writing request takes it
+        try:
             yield
+        except BaseException:
+            driver.rollback()
+            raise
+        driver.commit()
         return
-    driver = connection.connection.driver_connection
+    driver = connection.connection.dbapi_connection
+    if driver.autocommit:  # the click lane's own connection, always in autocommit
+        yield
+        return
     driver.autocommit = True
     try:
         yield
@@ -282,9 +294,7 @@ def record(
     else:
         statement = _INSERT_CHECKED
         values.update(since=now - FLOOD_WINDOW, flood_limit=flood_limit)
-    cursor = statement.execute(connection, values)
-    (row,) = cursor.fetchall()  # all: SQLite finishes an INSERT … RETURNING by reading it out
-    cursor.close()
+    (row,) = statement.rows(connection, values)
     return RecordedClick(row[0], bool(row[1]))
 
 

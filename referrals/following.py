@@ -4,19 +4,24 @@ answer where to go. Served by the ``follow`` view, and for visitors without a se
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
+import os
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, g
-from sqlalchemy.engine import Connection
+from flask import Flask
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
-from werkzeug.http import dump_cookie
+from werkzeug.http import http_date
 
-from forum.database import utcnow
+from forum.database import PooledDriverConnection, utcnow
 from forum.extensions import db
 from forum.redirects import safe_local_path
 from referrals import addresses, attribution, clicks
@@ -69,7 +74,7 @@ def follow_link(
 
 
 def follow_link_as_visitor(
-    connection: Connection,
+    connection: Connection | PooledDriverConnection,
     config: Mapping[str, Any],
     code: str,
     address: str | None,
@@ -102,7 +107,7 @@ def _answer(
     home: str,
 ) -> ClickAnswer:
     link, click = followed
-    location = safe_local_path(link.target, "") or home
+    location = _safe_target(link.target) or home
     if click.is_bot:
         return ClickAnswer(location)
     cookie = attribution.sign_attribution(
@@ -111,9 +116,44 @@ def _answer(
     return ClickAnswer(location, cookie, link.attribution_days * 86400)
 
 
+@functools.lru_cache(maxsize=1024)
+def _safe_target(target: str) -> str:
+    # A link's target is checked again on the way out; links are few, their targets fewer.
+    return safe_local_path(target, "")
+
+
 def cookie_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """How the attribution cookie is set, by the view and the lane alike."""
     return {"httponly": True, "samesite": "Lax", "secure": config["SESSION_COOKIE_SECURE"]}
+
+
+# The lane's cookie attributes, as ``dump_cookie`` writes them: the expiry moves once a second.
+_COOKIE_ATTRIBUTES: dict[tuple[int, bool], tuple[int, str]] = {}
+
+
+def attribution_cookie(value: str, max_age: int, secure: bool) -> str:
+    """Return the ``Set-Cookie`` value ``dump_cookie`` makes of the attribution cookie with
+    ``cookie_options`` (the same attributes, in its order, expiring ``max_age`` seconds from
+    now), built once a second: ``dump_cookie`` (quoting, path quoting, the date) cost a
+    twentieth of a click. ``value`` is a signed attribution: URL-safe base64 and dots, which
+    a cookie carries unquoted."""
+    second = int(time.time())
+    found = _COOKIE_ATTRIBUTES.get((max_age, secure))
+    if found is None or found[0] != second:
+        attributes = "; ".join(
+            [
+                f"Expires={http_date(second + max_age)}",
+                f"Max-Age={max_age}",
+                *(["Secure"] if secure else []),
+                "HttpOnly",
+                "Path=/",
+                "SameSite=Lax",
+            ]
+        )
+        if len(_COOKIE_ATTRIBUTES) > 64:
+            _COOKIE_ATTRIBUTES.clear()
+        found = _COOKIE_ATTRIBUTES[(max_age, secure)] = (second, attributes)
+    return f"{attribution.COOKIE_NAME}={value}; {found[1]}"
 
 
 class ClickLane:
@@ -122,10 +162,16 @@ class ClickLane:
     Such a visitor (most of them, and every crawler) needs nothing of Flask's request
     machinery: no session, no signed-in member, no form, no template. That machinery cost
     twice what the click itself does (a request context, session and cookies opened and
-    saved, before/after hooks). The lane runs ``follow_link_as_visitor`` in an app context
-    on a connection from the app's engine, and builds the redirect itself. Anything else, a
-    visitor with a session cookie (their click is theirs, and their address remembered), or
-    a failure before the click was committed, goes on to Flask's ``follow`` view.
+    saved, before/after hooks). The lane runs ``follow_link_as_visitor`` on a connection of
+    its own, used straight on its driver (``PooledDriverConnection``: no app context, no
+    SQLAlchemy ``Connection`` or ``Transaction``, whose bookkeeping and events cost more than
+    SQLite's statements), and builds the redirect itself. The connection comes from the
+    app's pool once per process and thread and is then kept (the pool's checkout and
+    checkin, and on PostgreSQL switching autocommit on and off, were a tenth of a click):
+    on PostgreSQL it stays in autocommit, and after any failure it is closed and the next
+    click connects anew. Anything else, a visitor with
+    a session cookie (their click is theirs, and their address remembered), or a failure
+    before the click was committed, goes on to Flask's ``follow`` view.
     """
 
     def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
@@ -136,6 +182,12 @@ class ClickLane:
             config["SESSION_COOKIE_NAME"],
             config.get("REMEMBER_COOKIE_NAME", "remember_token"),
         )
+        self._engine: Engine | None = None
+        # One connection per process and thread, held from its first click on (see _hold),
+        # closed when the lane goes or the process ends.
+        self._held: dict[tuple[int, int], PooledDriverConnection] = {}
+        weakref.finalize(self, _close_held, self._held)
+        self._locations: dict[tuple[str, str], str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -153,21 +205,22 @@ class ClickLane:
             # The app's session is bound to one connection (an outer transaction, as in the
             # tests' ``app`` fixture): the lane has no connection of its own to take.
             return self.wsgi_app(environ, start_response)
+        config = self.app.config
         script_root = environ.get("SCRIPT_NAME", "")
+        key = (os.getpid(), threading.get_ident())
         try:
-            with self.app.app_context():
-                g.writes_expected = True  # the click's transaction takes the write lock
-                with db.engine.connect() as connection:
-                    answer = follow_link_as_visitor(
-                        connection,
-                        self.app.config,
-                        path[3:],
-                        environ.get("REMOTE_ADDR"),
-                        environ.get("HTTP_USER_AGENT"),
-                        script_root + "/",
-                    )
+            connection = self._held.get(key) or self._hold(key)
+            answer = follow_link_as_visitor(
+                connection,
+                config,
+                path[3:],
+                environ.get("REMOTE_ADDR"),
+                environ.get("HTTP_USER_AGENT"),
+                script_root + "/",
+            )
         except Exception:  # noqa: BLE001 - nothing was committed: the view answers (and logs)
             log.debug("the click lane handed /r/ on to the view", exc_info=True)
+            self._let_go(key)
             return self.wsgi_app(environ, start_response)
         location = answer.location
         body = _redirect_body(location)
@@ -181,19 +234,51 @@ class ClickLane:
             headers.append(
                 (
                     "Set-Cookie",
-                    dump_cookie(
-                        attribution.COOKIE_NAME,
-                        answer.cookie,
-                        max_age=answer.cookie_max_age,
-                        path="/",
-                        **cookie_options(self.app.config),
+                    attribution_cookie(
+                        answer.cookie, answer.cookie_max_age, config["SESSION_COOKIE_SECURE"]
                     ),
                 )
             )
         start_response("302 FOUND", headers)
         return [body]
 
+    def _hold(self, key: tuple[int, int]) -> PooledDriverConnection:
+        if self._engine is None:
+            # Looked up once: Flask-SQLAlchemy finds an app's engine in its app context.
+            with self.app.app_context():
+                self._engine = db.engine
+        connection = PooledDriverConnection(self._engine)
+        connection.connection.detach()  # the lane's own from now on: the pool forgets it
+        if connection.dialect.name == "postgresql":
+            # Its one statement is its own transaction (clicks.own_transaction), and nothing
+            # else runs on it.
+            connection.driver.autocommit = True
+        self._held[key] = connection
+        return connection
 
+    def _let_go(self, key: tuple[int, int]) -> None:
+        # After a failure the connection may be broken: the next click connects anew.
+        connection = self._held.pop(key, None)
+        if connection is not None:
+            _close_quietly(connection)
+
+
+def _close_held(held: dict[tuple[int, int], PooledDriverConnection]) -> None:
+    # Only this process's own: a forked worker inherits its parent's (the same sockets),
+    # which closing here would close for the parent too.
+    pid = os.getpid()
+    for key in [key for key in held if key[0] == pid]:
+        _close_quietly(held.pop(key))
+
+
+def _close_quietly(connection: PooledDriverConnection) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - already broken: nothing more to let go of
+        log.debug("closing the click lane's connection failed", exc_info=True)
+
+
+@functools.lru_cache(maxsize=1024)
 def _redirect_body(location: str) -> bytes:
     # As Flask's redirect(): a page for the rare client that does not follow Location.
     escaped = html.escape(location)

@@ -141,10 +141,8 @@ def followable(connection: Connection, code: str, now: datetime) -> FollowedLink
     SQLAlchemy's result machinery)."""
     if not CODE_PATTERN.match(code):
         return None
-    cursor = _FOLLOWABLE.execute(connection, {"code_key": code_key(code), "now": now})
-    found = cursor.fetchone()
-    cursor.close()
-    return FollowedLink(*found) if found is not None else None
+    found = _FOLLOWABLE.rows(connection, {"code_key": code_key(code), "now": now})
+    return FollowedLink(*found[0]) if found else None
 
 
 def followable_link(session: Session, code: str, now: datetime) -> Link | None:
