@@ -9,6 +9,7 @@ hear of it, and (for a new post) watches the thread and marks it read for its au
 from __future__ import annotations
 
 import functools
+import hashlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,6 +130,20 @@ def render_body(session: Session, body: str) -> Body:
     by_id = {user.id: user for user in named.members.values()}
     mentioned = [by_id[user_id] for user_id in named.mentioned_ids]
     return Body(source, rendered.html, rendered.text, mentioned)
+
+
+def stored_submission_key(key: str | None) -> str | None:
+    """Return the submission key as stored: a form's own key (32 hex digits) as it is, and
+    any other a client may send (longer than the column, or with characters PostgreSQL's
+    text refuses, such as NUL) as its SHA-256, which fits and still tells a resubmission."""
+    if not key:
+        return None
+    if len(key) <= _SUBMISSION_KEY_CHARS and key.isascii() and key.isprintable():
+        return key
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_SUBMISSION_KEY_CHARS = Post.__table__.c.submission_key.type.length
 
 
 def _find_resubmission(session: Session, author: User, submission_key: str | None) -> Post | None:
@@ -646,6 +661,7 @@ def create_thread(
     ensure_can_post(author)
     if not can_see_board(author, board):
         raise PermissionDenied("You cannot post in this board.")
+    submission_key = stored_submission_key(submission_key)
     earlier = _find_resubmission(session, author, submission_key)
     if earlier is not None:
         return earlier.thread
@@ -717,6 +733,7 @@ def write_reply(
     earlier Post for a repeated submission: for a caller that only needs its id, number
     and thread (the reply view's redirect), without making the entity."""
     ensure_can_reply(author, thread)
+    submission_key = stored_submission_key(submission_key)
     rendered = rendered or render_body(session, body)
     if quoted_post is not None and quoted_post.thread_id != thread.id:
         quoted_post = None

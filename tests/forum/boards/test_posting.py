@@ -18,7 +18,7 @@ from forum.accounts.models import User
 from forum.boards import posting
 from forum.boards.models import Board, Post, PostRevision, Thread
 from forum.database import Prepared, WriteBeforeBegin, reads_first, start_writing, utcnow
-from forum.extensions import db
+from forum.extensions import db, limiter
 from forum.permissions import PermissionDenied
 from forum.watching import BoardWatch, ThreadWatch
 from tests.conftest import Browser, count_queries, make_board, make_user
@@ -223,3 +223,24 @@ def test_the_reply_statement_stays_short_enough_for_psycopg_to_convert_it_once(a
 
     compiled = str(posting._REPLY_POSTGRESQL.compile(dialect=db.engine.dialect))
     assert len(compiled.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+
+
+@pytest.mark.parametrize("key", ["k" * 500, "a\x00b"])
+def test_any_submission_key_a_client_sends_is_stored_and_still_tells_a_resubmission(
+    app, member, board, key
+):
+    browser = Browser(app.test_client()).sign_in(member)
+    form = {"title": "A question", "body": "Why?", "submission_key": key}
+    first, again = (browser.post(f"/b/{board.slug}/new", form) for _ in range(2))
+    assert first.status_code == again.status_code == 302
+    assert first.location == again.location
+    thread_id = db.session.scalar(sa.select(Thread.id))
+    limiter.reset()  # (new members may post only so often)
+    answer = {"body": "Because.", "submission_key": key + "-reply"}
+    replies = [browser.post(f"/t/{thread_id}/reply", answer) for _ in range(2)]
+    assert [reply.status_code for reply in replies] == [302, 302]
+    assert replies[0].location == replies[1].location
+    assert db.session.scalar(sa.select(sa.func.count(Post.id))) == 2
+    stored = db.session.scalars(sa.select(Post.submission_key)).all()
+    assert len(set(stored)) == 2
+    assert all(len(stored_key) <= 64 and "\x00" not in stored_key for stored_key in stored)
