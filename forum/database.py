@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import sqlite3
 import time
@@ -272,7 +273,11 @@ class Prepared:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        make, converted = self._rows_of(connection.dialect)
+        return self.converted(connection.dialect, rows)
+
+    def converted(self, dialect: Any, rows: Any) -> list[Any]:
+        """Return the driver's ``rows`` of this statement's columns as ``all`` returns them."""
+        make, converted = self._rows_of(dialect)
         if not converted:
             return [make(row) for row in rows]
         result = []
@@ -320,6 +325,74 @@ class Prepared:
                 dialect=connection.dialect,
             ) from error
         return cursor
+
+
+class HeadAndRows:
+    """Two SELECTs of a page sent as one statement: its head (at most one row: the thread or
+    board, with the viewer) and its rows (the page's posts or threads).
+
+    On PostgreSQL each statement is a round trip to a server process on the cores the
+    workers share, and the rows' statement does not need the head's values (only its bound
+    ones), so the two are sent as ``head UNION ALL rows``: each part padded with typed NULLs
+    where the other's columns stand, a first column saying which part a row is; the rows
+    are sorted by their ``order_by`` columns (all ``descending`` or none). A join of the
+    two would repeat the head's columns on every row (and evaluate its subqueries again).
+    Each part keeps its own plan, so a plan PostgreSQL keeps for either stays one it keeps.
+
+    ``run`` returns the head as ``head``'s ``Prepared.first`` would and the rows as
+    ``rows``'s ``Prepared.all`` would (the same named tuples), from one execution.
+    """
+
+    def __init__(
+        self, head: sa.Select, rows: sa.Select, order_by: list[str], descending: bool = False
+    ) -> None:
+        self.head = Prepared(head)
+        self.rows = Prepared(rows)
+        head_columns, rows_columns = list(head.selected_columns), list(rows.selected_columns)
+        self.width = len(head_columns)
+
+        def nulls(count: int) -> list[Any]:
+            # Untyped: PostgreSQL gives a UNION's NULLs the other part's column types. Kept
+            # short, as the whole statement is: psycopg parses a statement longer than 4,096
+            # characters anew on every execution.
+            return [sa.literal_column("NULL") for _ in range(count)]
+
+        both = sa.union_all(
+            head.with_only_columns(
+                sa.literal_column("0"), *head_columns, *nulls(len(rows_columns))
+            ),
+            rows.order_by(None).with_only_columns(
+                sa.literal_column("1"), *nulls(self.width), *rows_columns
+            ),
+        )
+        # Sorted here, not by the statement: PostgreSQL's sort of the union cost it more
+        # than Python's of a page of rows.
+        self.order = operator.attrgetter(*order_by)
+        self.descending = descending
+        self.both = Prepared(both)
+
+    def run(self, connection: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
+        """Run both parts with ``params`` (the names both bind are one value); return the
+        head's row (None: no row) and the rows."""
+        cursor = self.both.execute(connection, params)
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        width = self.width
+        head = None
+        rows = []
+        for row in fetched:
+            if row[0] == 0:
+                head = row[1 : width + 1]
+            else:
+                rows.append(row[width + 1 :])
+        dialect = connection.dialect
+        if head is not None:
+            head = self.head.converted(dialect, [head])[0]
+        rows = self.rows.converted(dialect, rows)
+        rows.sort(key=self.order, reverse=self.descending)
+        return head, rows
 
 
 def start_writing(session: Any, keep_loaded: bool = False) -> None:

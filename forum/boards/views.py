@@ -115,20 +115,19 @@ def index():  # noqa: ANN201
 @reads_only
 def board(slug: str):  # noqa: ANN201
     claimed = viewers.claim()
+    number, per_page = _page_arg(), current_app.config["THREADS_PER_PAGE"]
     try:
         if claimed is None:
             viewer = _viewer()
-            board, watching_board, bell = reading.board_for_viewer(db.session, viewer, slug)
-        else:  # the signed-in member comes with the board, in one query
-            viewer, (board, watching_board, bell) = reading.board_for_claim(
-                db.session, claimed, slug, viewers.accept
+            shown = reading.board_page(db.session, viewer, slug, number, per_page)
+        else:  # the signed-in member comes with the board (and its threads), in one query
+            viewer, shown = reading.board_page_for_claim(
+                db.session, claimed, slug, number, per_page, viewers.accept
             )
     except NotFound:
         abort(404)
-    notifications.remember_unread_count(bell)
-    page = reading.board_threads(
-        db.session, viewer, board, _page_arg(), current_app.config["THREADS_PER_PAGE"]
-    )
+    board, watching_board, page = shown.board, shown.watching, shown.threads
+    notifications.remember_unread_count(shown.bell)
     if page.number > page.pages:
         abort(404)
     now = utcnow()
@@ -227,19 +226,19 @@ def new_thread(slug: str):  # noqa: ANN201
 @reads_only
 def thread(thread_id: int):  # noqa: ANN201
     claimed = viewers.claim()
+    number, per_page = _page_arg(), current_app.config["POSTS_PER_PAGE"]
     try:
         if claimed is None:
             viewer = _viewer()
-            shown = reading.thread_for_viewer(db.session, viewer, thread_id)
-        else:  # the signed-in member comes with the thread, in one query
-            viewer, shown = reading.thread_for_claim(db.session, claimed, thread_id, viewers.accept)
+            shown, page = reading.thread_page(db.session, viewer, thread_id, number, per_page)
+        else:  # the signed-in member comes with the thread (and its posts), in one query
+            viewer, shown, page = reading.thread_page_for_claim(
+                db.session, claimed, thread_id, number, per_page, viewers.accept
+            )
     except NotFound:
         return _tombstone_or_404(thread_id=thread_id)
     thread = shown.thread
     notifications.remember_unread_count(shown.unread_notifications)
-    page = reading.thread_posts(
-        db.session, viewer, thread, _page_arg(), current_app.config["POSTS_PER_PAGE"]
-    )
     if page.number > page.pages:
         abort(404)
     is_moderator = viewer is not None and viewer.is_moderator
