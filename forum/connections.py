@@ -63,6 +63,12 @@ def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def in_autocommit(connection: Any) -> bool:
+    """Whether ``connection`` (SQLAlchemy's) runs a ``reads_only`` view's statements in
+    autocommit, each its own transaction (PostgreSQL, before ``start_writing``)."""
+    return bool(connection.info.get(_AUTOCOMMIT))
+
+
 def _autocommit_wanted() -> bool:
     return has_request_context() and g.get("reads_only", False) and not g.get("writes_expected")
 

@@ -292,12 +292,14 @@ def thread(thread_id: int):  # noqa: ANN201
     last_shown = page.items[-1].number if page.items else 0
     if viewer is not None and last_shown > shown.read_mark:
         # Written after rendering: committing first would expire every loaded row and make
-        # the template reload them. The read transaction ends before the write so that, on
-        # SQLite, the write waits for other writers instead of failing.
+        # the template reload them. On PostgreSQL the page's reads ran in autocommit and
+        # the write is one statement of its own; otherwise the read transaction ends before
+        # the write so that, on SQLite, the write waits for other writers instead of failing.
         thread_id, viewer_id = thread.id, viewer.id
-        start_writing(db.session)
-        unread.mark_read(db.session, viewer_id, thread_id, last_shown)
-        db.session.commit()
+        if not unread.mark_read_alone(db.session, viewer_id, thread_id, last_shown):
+            start_writing(db.session)
+            unread.mark_read(db.session, viewer_id, thread_id, last_shown)
+            db.session.commit()
     if views.due():
         pending = views.take()
         try:
