@@ -212,7 +212,7 @@ class Prepared:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._by_dialect: dict[str, tuple[str, dict, list, list[str] | None]] = {}
-        self._row_makers: dict[str, tuple[Callable[[Any], tuple], list[tuple[int, Any]]]] = {}
+        self._row_makers: dict[str, tuple[Callable[[Any], tuple], list[tuple[int, Any]], bool]] = {}
 
     def _compiled(self, dialect: Any) -> tuple[str, dict, list, list[str] | None]:
         found = self._by_dialect.get(dialect.name)
@@ -251,12 +251,7 @@ class Prepared:
             cursor.close()
         if row is None:
             return None
-        make, converted = self._rows_of(connection.dialect)
-        if converted:
-            row = list(row)
-            for i, process in converted:
-                row[i] = process(row[i])
-        return make(row)
+        return self.converted(connection.dialect, [row])[0]
 
     def all(self, connection: Any, params: dict[str, Any]) -> list[Any]:
         """Run the statement and return every row, each value converted by its column's type
@@ -277,18 +272,27 @@ class Prepared:
 
     def converted(self, dialect: Any, rows: Any) -> list[Any]:
         """Return the driver's ``rows`` of this statement's columns as ``all`` returns them."""
-        make, converted = self._rows_of(dialect)
+        make, converted, keep_none = self._rows_of(dialect)
         if not converted:
             return [make(row) for row in rows]
         result = []
         for row in rows:
             values = list(row)
-            for i, process in converted:
-                values[i] = process(values[i])
+            if keep_none:
+                # Most of a page's times and flags are NULL (not edited, not removed...).
+                for i, process in converted:
+                    value = values[i]
+                    if value is not None:
+                        values[i] = process(value)
+            else:
+                for i, process in converted:
+                    values[i] = process(values[i])
             result.append(make(values))
         return result
 
-    def _rows_of(self, dialect: Any) -> tuple[Callable[[Any], tuple], list[tuple[int, Any]]]:
+    def _rows_of(self, dialect: Any) -> tuple[Callable[[Any], tuple], list[tuple[int, Any]], bool]:
+        """The row maker, the columns' converters, and whether every converter gives None
+        for None (then ``converted`` skips NULLs)."""
         found = self._row_makers.get(dialect.name)
         if found is None:
             fields = list(self.statement.exported_columns.keys())
@@ -298,7 +302,8 @@ class Prepared:
                 process = column.type.dialect_impl(dialect).result_processor(dialect, None)
                 if process is not None:
                     converted.append((i, process))
-            found = self._row_makers[dialect.name] = (row._make, converted)
+            keep_none = all(_keeps_none(process) for _i, process in converted)
+            found = self._row_makers[dialect.name] = (row._make, converted, keep_none)
         return found
 
     def execute_many(self, connection: Any, rows: list[dict[str, Any]]) -> None:
@@ -393,6 +398,14 @@ class HeadAndRows:
         rows = self.rows.converted(dialect, rows)
         rows.sort(key=self.order, reverse=self.descending)
         return head, rows
+
+
+def _keeps_none(process: Callable[[Any], Any]) -> bool:
+    """Whether a result converter gives None for NULL (SQLAlchemy's all do)."""
+    try:
+        return process(None) is None
+    except Exception:  # noqa: BLE001 - then it is always called
+        return False
 
 
 def start_writing(session: Any, keep_loaded: bool = False) -> None:
