@@ -42,13 +42,6 @@ def _viewer():  # noqa: ANN202
     return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
-def _page_arg() -> int:
-    page = positive_int(request.args.get("page", "1"), 1_000_000)
-    if page is None:
-        abort(404)
-    return page
-
-
 def _refuse_sanctioned() -> None:
     """A suspended member gets the reason (and until when) instead of a form to fill."""
     try:
@@ -115,19 +108,23 @@ def index():  # noqa: ANN201
 @reads_only
 def board(slug: str):  # noqa: ANN201
     claimed = viewers.claim()
-    number, per_page = _page_arg(), current_app.config["THREADS_PER_PAGE"]
+    # A page value that is no page is a 404 once the board is known (as for a thread).
+    number = positive_int(request.args.get("page", "1"), 1_000_000)
+    per_page = current_app.config["THREADS_PER_PAGE"]
     try:
         if claimed is None:
             viewer = _viewer()
-            shown = reading.board_page(db.session, viewer, slug, number, per_page)
+            shown = reading.board_page(db.session, viewer, slug, number or 1, per_page)
         else:  # the signed-in member comes with the board (and its threads), in one query
             viewer, shown = reading.board_page_for_claim(
-                db.session, claimed, slug, number, per_page, viewers.accept
+                db.session, claimed, slug, number or 1, per_page, viewers.accept
             )
     except NotFound:
         abort(404)
     board, watching_board, page = shown.board, shown.watching, shown.threads
     notifications.remember_unread_count(shown.bell)
+    if number is None:
+        abort(404)
     if page.number > page.pages:
         abort(404)
     now = utcnow()
@@ -226,19 +223,24 @@ def new_thread(slug: str):  # noqa: ANN201
 @reads_only
 def thread(thread_id: int):  # noqa: ANN201
     claimed = viewers.claim()
-    number, per_page = _page_arg(), current_app.config["POSTS_PER_PAGE"]
+    # A page value that is no page is a 404 once the thread is known (a removed thread's
+    # tombstone comes first); its posts are read for page 1 meanwhile.
+    number = positive_int(request.args.get("page", "1"), 1_000_000)
+    per_page = current_app.config["POSTS_PER_PAGE"]
     try:
         if claimed is None:
             viewer = _viewer()
-            shown, page = reading.thread_page(db.session, viewer, thread_id, number, per_page)
+            shown, page = reading.thread_page(db.session, viewer, thread_id, number or 1, per_page)
         else:  # the signed-in member comes with the thread (and its posts), in one query
             viewer, shown, page = reading.thread_page_for_claim(
-                db.session, claimed, thread_id, number, per_page, viewers.accept
+                db.session, claimed, thread_id, number or 1, per_page, viewers.accept
             )
     except NotFound:
         return _tombstone_or_404(thread_id=thread_id)
     thread = shown.thread
     notifications.remember_unread_count(shown.unread_notifications)
+    if number is None:
+        abort(404)
     if page.number > page.pages:
         abort(404)
     is_moderator = viewer is not None and viewer.is_moderator
