@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import sqlite3
 import time
@@ -235,7 +236,7 @@ class Prepared:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._by_dialect: dict[str, tuple[str, dict, list, list[str] | None, bool]] = {}
-        self._row_makers: dict[str, tuple[Callable[[Any], tuple], list[tuple[int, Any]]]] = {}
+        self._row_makers: dict[str, tuple[Callable[[Any], tuple], list[tuple[int, Any]], bool]] = {}
 
     def _compiled(self, dialect: Any) -> tuple[str, dict, list, list[str] | None, bool]:
         found = self._by_dialect.get(dialect.name)
@@ -277,12 +278,7 @@ class Prepared:
             cursor.close()
         if row is None:
             return None
-        make, converted = self._rows_of(connection.dialect)
-        if converted:
-            row = list(row)
-            for i, process in converted:
-                row[i] = process(row[i])
-        return make(row)
+        return self.converted(connection.dialect, [row])[0]
 
     def all(self, connection: Any, params: dict[str, Any]) -> list[Any]:
         """Run the statement and return every row, each value converted by its column's type
@@ -299,18 +295,31 @@ class Prepared:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        make, converted = self._rows_of(connection.dialect)
+        return self.converted(connection.dialect, rows)
+
+    def converted(self, dialect: Any, rows: Any) -> list[Any]:
+        """Return the driver's ``rows`` of this statement's columns as ``all`` returns them."""
+        make, converted, keep_none = self._rows_of(dialect)
         if not converted:
             return [make(row) for row in rows]
         result = []
         for row in rows:
             values = list(row)
-            for i, process in converted:
-                values[i] = process(values[i])
+            if keep_none:
+                # Most of a page's times and flags are NULL (not edited, not removed...).
+                for i, process in converted:
+                    value = values[i]
+                    if value is not None:
+                        values[i] = process(value)
+            else:
+                for i, process in converted:
+                    values[i] = process(values[i])
             result.append(make(values))
         return result
 
-    def _rows_of(self, dialect: Any) -> tuple[Callable[[Any], tuple], list[tuple[int, Any]]]:
+    def _rows_of(self, dialect: Any) -> tuple[Callable[[Any], tuple], list[tuple[int, Any]], bool]:
+        """The row maker, the columns' converters, and whether every converter gives None
+        for None (then ``converted`` skips NULLs)."""
         found = self._row_makers.get(dialect.name)
         if found is None:
             fields = list(self.statement.exported_columns.keys())
@@ -320,7 +329,8 @@ class Prepared:
                 process = column.type.dialect_impl(dialect).result_processor(dialect, None)
                 if process is not None:
                     converted.append((i, process))
-            found = self._row_makers[dialect.name] = (row._make, converted)
+            keep_none = all(_keeps_none(process) for _i, process in converted)
+            found = self._row_makers[dialect.name] = (row._make, converted, keep_none)
         return found
 
     def execute_many(self, connection: Any, rows: list[dict[str, Any]]) -> None:
@@ -430,6 +440,82 @@ class PooledDriverConnection:
             # Straight to the driver: the pool's close of a detached connection leaves it
             # open, and runs the reset listeners, which expect a pool record.
             self.connection.dbapi_connection.close()
+
+
+class HeadAndRows:
+    """Two SELECTs of a page sent as one statement: its head (at most one row: the thread or
+    board, with the viewer) and its rows (the page's posts or threads).
+
+    On PostgreSQL each statement is a round trip to a server process on the cores the
+    workers share, and the rows' statement does not need the head's values (only its bound
+    ones), so the two are sent as ``head UNION ALL rows``: each part padded with typed NULLs
+    where the other's columns stand, a first column saying which part a row is; the rows
+    are sorted by their ``order_by`` columns (all ``descending`` or none). A join of the
+    two would repeat the head's columns on every row (and evaluate its subqueries again).
+    Each part keeps its own plan, so a plan PostgreSQL keeps for either stays one it keeps.
+
+    ``run`` returns the head as ``head``'s ``Prepared.first`` would and the rows as
+    ``rows``'s ``Prepared.all`` would (the same named tuples), from one execution.
+    """
+
+    def __init__(
+        self, head: sa.Select, rows: sa.Select, order_by: list[str], descending: bool = False
+    ) -> None:
+        self.head = Prepared(head)
+        self.rows = Prepared(rows)
+        head_columns, rows_columns = list(head.selected_columns), list(rows.selected_columns)
+        self.width = len(head_columns)
+
+        def nulls(count: int) -> list[Any]:
+            # Untyped: PostgreSQL gives a UNION's NULLs the other part's column types. Kept
+            # short, as the whole statement is: psycopg parses a statement longer than 4,096
+            # characters anew on every execution.
+            return [sa.literal_column("NULL") for _ in range(count)]
+
+        both = sa.union_all(
+            head.with_only_columns(
+                sa.literal_column("0"), *head_columns, *nulls(len(rows_columns))
+            ),
+            rows.order_by(None).with_only_columns(
+                sa.literal_column("1"), *nulls(self.width), *rows_columns
+            ),
+        )
+        # Sorted here, not by the statement: PostgreSQL's sort of the union cost it more
+        # than Python's of a page of rows.
+        self.order = operator.attrgetter(*order_by)
+        self.descending = descending
+        self.both = Prepared(both)
+
+    def run(self, connection: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
+        """Run both parts with ``params`` (the names both bind are one value); return the
+        head's row (None: no row) and the rows."""
+        cursor = self.both.execute(connection, params)
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        width = self.width
+        head = None
+        rows = []
+        for row in fetched:
+            if row[0] == 0:
+                head = row[1 : width + 1]
+            else:
+                rows.append(row[width + 1 :])
+        dialect = connection.dialect
+        if head is not None:
+            head = self.head.converted(dialect, [head])[0]
+        rows = self.rows.converted(dialect, rows)
+        rows.sort(key=self.order, reverse=self.descending)
+        return head, rows
+
+
+def _keeps_none(process: Callable[[Any], Any]) -> bool:
+    """Whether a result converter gives None for NULL (SQLAlchemy's all do)."""
+    try:
+        return process(None) is None
+    except Exception:  # noqa: BLE001 - then it is always called
+        return False
 
 
 def start_writing(session: Any, keep_loaded: bool = False) -> None:

@@ -15,12 +15,45 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
 REDIS_TTL_SECONDS = 3600
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc_time(seconds: float, microsecond: int) -> datetime:
+    """The UTC time ``_KeyPickler`` wrote as ``seconds`` and ``microsecond`` (never read back:
+    keys are only compared, but a pickle names a function that could)."""
+    whole = round(seconds - microsecond / 1_000_000)
+    return _EPOCH + timedelta(seconds=whole, microseconds=microsecond)
+
+
+class _KeyPickler(pickle.Pickler):
+    """Pickles as ``pickle.dumps`` does, but a UTC time (every time read from the database
+    is one) as its instant: seconds since the epoch and its microseconds. Pickling a
+    datetime as usual cost about 1 µs, most of a page of rows' key; this is exact as well
+    (two UTC times with the same microseconds differ by whole seconds, which a float of
+    the seconds holds apart for any date of the calendar)."""
+
+    def reducer_override(self, obj: object) -> object:
+        if type(obj) is datetime and obj.tzinfo is UTC:
+            return (_utc_time, (obj.timestamp(), obj.microsecond))
+        return NotImplemented
+
+
+class _Digesting:
+    """A file for the pickler that feeds what it writes to a digest."""
+
+    __slots__ = ("write",)
+
+    def __init__(self, digest: Any) -> None:
+        self.write = digest.update
 
 
 def key_of(kind: str, *parts: object) -> str:
@@ -30,10 +63,9 @@ def key_of(kind: str, *parts: object) -> str:
     The values are pickled, not repr'd: about three times quicker for a page of posts, and
     as exact (equal values may pickle differently, which only misses the cache; different
     values never pickle the same)."""
-    return (
-        f"townhall:fragment:{kind}:"
-        + hashlib.blake2b(pickle.dumps(parts, 5), digest_size=20).hexdigest()
-    )
+    digest = hashlib.blake2b(digest_size=20)
+    _KeyPickler(_Digesting(digest), 5).dump(parts)
+    return f"townhall:fragment:{kind}:" + digest.hexdigest()
 
 
 class MemoryStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,17 +27,26 @@ def time_ago(value: datetime | None, now: datetime | None = None) -> str:
     seconds = int(((now or utcnow()) - value).total_seconds())
     if seconds < 60:
         return "just now"
+    return _minutes_ago(seconds // 60)
+
+
+@functools.lru_cache(maxsize=4096)
+def _minutes_ago(minutes: int) -> str:
+    """The text of ``time_ago`` for a time ``minutes`` whole minutes ago (at least one).
+
+    Every unit is a whole number of minutes, so the text depends on the minutes alone; a
+    board page shows 30 of them on every request, which the cache makes a lookup."""
     for size, unit in (
-        (86400 * 365, "year"),
-        (86400 * 30, "month"),
-        (86400, "day"),
-        (3600, "hour"),
-        (60, "minute"),
+        (365 * 24 * 60, "year"),
+        (30 * 24 * 60, "month"),
+        (24 * 60, "day"),
+        (60, "hour"),
+        (1, "minute"),
     ):
-        if seconds >= size:
-            count = seconds // size
+        if minutes >= size:
+            count = minutes // size
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"  # pragma: no cover
+    raise ValueError(minutes)  # pragma: no cover - minutes >= 1
 
 
 def url_for_page(page: int) -> str:

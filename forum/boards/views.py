@@ -42,13 +42,6 @@ def _viewer():  # noqa: ANN202
     return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
-def _page_arg() -> int:
-    page = positive_int(request.args.get("page", "1"), 1_000_000)
-    if page is None:
-        abort(404)
-    return page
-
-
 def _refuse_sanctioned() -> None:
     """A suspended member gets the reason (and until when) instead of a form to fill."""
     try:
@@ -117,20 +110,23 @@ def index():  # noqa: ANN201
 @reads_only
 def board(slug: str):  # noqa: ANN201
     claimed = viewers.claim()
+    # A page value that is no page is a 404 once the board is known (as for a thread).
+    number = positive_int(request.args.get("page", "1"), 1_000_000)
+    per_page = current_app.config["THREADS_PER_PAGE"]
     try:
         if claimed is None:
             viewer = _viewer()
-            board, watching_board, bell = reading.board_for_viewer(db.session, viewer, slug)
-        else:  # the signed-in member comes with the board, in one query
-            viewer, (board, watching_board, bell) = reading.board_for_claim(
-                db.session, claimed, slug, viewers.accept
+            shown = reading.board_page(db.session, viewer, slug, number or 1, per_page)
+        else:  # the signed-in member comes with the board (and its threads), in one query
+            viewer, shown = reading.board_page_for_claim(
+                db.session, claimed, slug, number or 1, per_page, viewers.accept
             )
     except NotFound:
         abort(404)
-    notifications.remember_unread_count(bell)
-    page = reading.board_threads(
-        db.session, viewer, board, _page_arg(), current_app.config["THREADS_PER_PAGE"]
-    )
+    board, watching_board, page = shown.board, shown.watching, shown.threads
+    notifications.remember_unread_count(shown.bell)
+    if number is None:
+        abort(404)
     if page.number > page.pages:
         abort(404)
     now = utcnow()
@@ -229,19 +225,24 @@ def new_thread(slug: str):  # noqa: ANN201
 @reads_only
 def thread(thread_id: int):  # noqa: ANN201
     claimed = viewers.claim()
+    # A page value that is no page is a 404 once the thread is known (a removed thread's
+    # tombstone comes first); its posts are read for page 1 meanwhile.
+    number = positive_int(request.args.get("page", "1"), 1_000_000)
+    per_page = current_app.config["POSTS_PER_PAGE"]
     try:
         if claimed is None:
             viewer = _viewer()
-            shown = reading.thread_for_viewer(db.session, viewer, thread_id)
-        else:  # the signed-in member comes with the thread, in one query
-            viewer, shown = reading.thread_for_claim(db.session, claimed, thread_id, viewers.accept)
+            shown, page = reading.thread_page(db.session, viewer, thread_id, number or 1, per_page)
+        else:  # the signed-in member comes with the thread (and its posts), in one query
+            viewer, shown, page = reading.thread_page_for_claim(
+                db.session, claimed, thread_id, number or 1, per_page, viewers.accept
+            )
     except NotFound:
         return _tombstone_or_404(thread_id=thread_id)
     thread = shown.thread
     notifications.remember_unread_count(shown.unread_notifications)
-    page = reading.thread_posts(
-        db.session, viewer, thread, _page_arg(), current_app.config["POSTS_PER_PAGE"]
-    )
+    if number is None:
+        abort(404)
     if page.number > page.pages:
         abort(404)
     is_moderator = viewer is not None and viewer.is_moderator
@@ -295,12 +296,14 @@ def thread(thread_id: int):  # noqa: ANN201
     last_shown = page.items[-1].number if page.items else 0
     if viewer is not None and last_shown > shown.read_mark:
         # Written after rendering: committing first would expire every loaded row and make
-        # the template reload them. The read transaction ends before the write so that, on
-        # SQLite, the write waits for other writers instead of failing.
+        # the template reload them. On PostgreSQL the page's reads ran in autocommit and
+        # the write is one statement of its own; otherwise the read transaction ends before
+        # the write so that, on SQLite, the write waits for other writers instead of failing.
         thread_id, viewer_id = thread.id, viewer.id
-        start_writing(db.session)
-        unread.mark_read(db.session, viewer_id, thread_id, last_shown)
-        db.session.commit()
+        if not unread.mark_read_alone(db.session, viewer_id, thread_id, last_shown):
+            start_writing(db.session)
+            unread.mark_read(db.session, viewer_id, thread_id, last_shown)
+            db.session.commit()
     if views.due():
         pending = views.take()
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -123,6 +123,22 @@ def test_a_members_new_session_never_gets_another_sessions_tokens(app, thread) -
         )
         assert kudos.status_code == 302
     assert pages[0].isdisjoint(pages[1])
+
+
+@pytest.mark.parametrize(
+    "later",
+    [timedelta(microseconds=1), timedelta(seconds=1), timedelta(days=1), timedelta(days=-1)],
+)
+def test_keys_tell_every_two_times_apart(later: timedelta) -> None:
+    # UTC times go into keys as their instant (fragments._KeyPickler), the rest as pickled.
+    for at in (utcnow(), datetime(1970, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)):
+        assert fragments.key_of("k", [at, 1]) == fragments.key_of("k", [at + timedelta(0), 1])
+        assert fragments.key_of("k", [at, 1]) != fragments.key_of("k", [at + later, 1])
+        assert fragments.key_of("k", at) != fragments.key_of("k", at.replace(tzinfo=None))
+        elsewhere = at.astimezone(timezone(timedelta(hours=2)))  # the same instant
+        assert fragments.key_of("k", at) != fragments.key_of("k", elsewhere)
+        assert fragments.key_of("k", at) != fragments.key_of("k", at.timestamp())
+        assert fragments._utc_time(at.timestamp(), at.microsecond) == at
 
 
 def test_the_memory_store_keeps_to_its_size() -> None:

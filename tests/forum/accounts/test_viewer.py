@@ -48,7 +48,8 @@ def test_the_page_loads_the_member_with_its_own_query(app, member, pages, page) 
         html = browser.get(pages[page]).get_data(as_text=True)
     assert _signed_in_as(html) == "ann"
     assert not any(s.lstrip().startswith("SELECT users.id") for s in statements[1:])
-    assert len(statements) == 2, statements
+    # The page's rows come in the same statement on PostgreSQL (reading.HeadAndRows).
+    assert len(statements) == (1 if db.engine.dialect.name == "postgresql" else 2), statements
 
 
 @pytest.mark.parametrize("page", ["thread", "board"])
@@ -92,6 +93,15 @@ def test_a_claim_must_name_one_session_of_its_own_member(app, member, other_memb
     assert viewer is member
     viewer, _ = reading.board_for_claim(db.session, mine, board.slug, accept)
     assert viewer is other_member
+    # The pages that read their rows with the member: a forged claim reads them for a guest.
+    found.clear()
+    viewer, shown, _posts = reading.thread_page_for_claim(
+        db.session, forged, thread.id, 1, 20, accept
+    )
+    assert viewer is None and found == [None] and shown.unread_notifications is None
+    viewer, board_page = reading.board_page_for_claim(db.session, forged, board.slug, 1, 30, accept)
+    assert viewer is None and board_page.bell is None and not board_page.watching
+    assert "last_read_number" not in board_page.threads.items[0]._fields
 
 
 def test_a_missing_thread_still_knows_the_member(app, member) -> None:

@@ -47,9 +47,11 @@ def test_thread_page_queries_do_not_grow_with_posts(app, board, signed_in_viewer
     full = _queries_for(client, f"/t/{long.id}")
     deep = _queries_for(client, f"/t/{long.id}?page=3")
     assert small == full == deep, (small, full, deep)
-    # Guest: the thread, the posts. Member: also the read mark's write (they come with the
-    # thread, as do their read mark, watch state and bell; their kudos with the posts).
-    assert full == (3 if signed_in_viewer else 2)
+    # Guest: the thread, the posts (one statement on PostgreSQL, where each is a round trip).
+    # Member: also the read mark's write (they come with the thread, as do their read mark,
+    # watch state and bell; their kudos with the posts).
+    reads = 1 if db.engine.dialect.name == "postgresql" else 2
+    assert full == reads + (1 if signed_in_viewer else 0)
 
 
 @pytest.mark.parametrize("signed_in_viewer", [False, True], ids=["guest", "member"])
@@ -70,10 +72,14 @@ def test_board_page_queries_do_not_grow_with_threads(app, signed_in_viewer) -> N
     small = _queries_for(client, "/b/few")
     full = _queries_for(client, "/b/many")
     second = _queries_for(client, "/b/many?page=2")
-    assert small == full == second
     # The board, its threads, for a member too (the member, their watch button and the bell
-    # come with the board, the unread marks with the threads).
-    assert full == 2
+    # come with the board, the unread marks with the threads): one statement on PostgreSQL,
+    # where each is a round trip, except for a page in the board's older half (page 2 of
+    # 35 threads), whose threads are walked to from the oldest, by the board's count.
+    if db.engine.dialect.name == "postgresql":
+        assert (small, full, second) == (1, 1, 2)
+    else:
+        assert small == full == second == 2
 
 
 def test_notifications_page_queries_do_not_grow_with_notifications(app, board) -> None:

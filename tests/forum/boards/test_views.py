@@ -214,6 +214,11 @@ def test_thread_page_paginates_and_permalink_finds_the_page(app, client, member,
     page2 = client.get(f"/t/{thread.id}?page=2").get_data(as_text=True)
     assert f'id="post-{late.id}"' in page2 and "reply 0</p>" not in page2
     assert client.get(f"/t/{thread.id}?page=3").status_code == 404
+    for bad in ("0", "-1", "abc", "99999999"):
+        assert client.get(f"/t/{thread.id}?page={bad}").status_code == 404, bad
+        assert client.get(f"/b/{board.slug}?page={bad}").status_code == 404, bad
+        assert client.get(f"/b/nope?page={bad}").status_code == 404, bad
+        assert client.get(f"/t/424242?page={bad}").status_code == 404, bad
 
 
 def test_unknown_ids_are_404(client) -> None:

@@ -98,6 +98,8 @@ def test_removing_the_first_post_removes_the_thread(
 
     page = member_browser.get(f"/t/{thread.id}")
     assert page.status_code == 410
+    # Whatever page is asked for: the tombstone comes first.
+    assert member_browser.get(f"/t/{thread.id}?page=abc").status_code == 410
     html = page.get_data(as_text=True)
     assert "This thread was removed by a moderator: Circumvention." in html
     assert "Off-platform offer" not in html and "Question by" not in html
