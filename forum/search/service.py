@@ -150,15 +150,24 @@ class _Shape:
             newest_first=filters.newest_first,
         )
 
-    def where(self) -> list[Any]:
-        """The visibility rules and the filters (their values bound: _filter_values)."""
+    @property
+    def joins_threads(self) -> bool:
+        """Whether the candidates are joined to their threads and boards: for a filter on
+        them (a board, solved threads). Else the visibility rule leaves out the posts of
+        hidden threads (_HIDDEN_THREADS) and nothing is joined."""
+        return self.board or self.solved
+
+    def where(self, *, joined: bool = True) -> list[Any]:
+        """The visibility rules and the filters (their values bound: _filter_values), over
+        posts joined to their threads and boards; with ``joined`` False over posts alone
+        (for a shape that does not join_threads)."""
         clauses: list[Any] = []
         if not self.moderator:
-            clauses += [
-                Post.removed_at.is_(None),
-                Thread.removed_at.is_(None),
-                Board.moderators_only.is_(False),
-            ]
+            clauses.append(Post.removed_at.is_(None))
+            if joined:
+                clauses += [Thread.removed_at.is_(None), Board.moderators_only.is_(False)]
+            else:
+                clauses.append(Post.thread_id.not_in(_HIDDEN_THREADS))
         if self.board:
             clauses.append(Board.slug == _BOARD_SLUG)
         if self.author:
@@ -171,6 +180,26 @@ class _Shape:
         if self.until:
             clauses.append(Post.created_at < sa.bindparam("until", type_=UTCDateTime))
         return clauses
+
+    def candidates_from(self, statement: sa.Select) -> sa.Select:
+        """Return ``statement`` (of posts) restricted to what the viewer may find, and
+        joined to the threads and boards only when a filter needs them."""
+        if self.joins_threads:
+            return _joined(statement, authors=False).where(*self.where())
+        return statement.where(*self.where(joined=False))
+
+
+# The threads whose posts members never find: removed ones (from a partial index of them,
+# migration 0011) and those of boards for moderators only. A few, hashed once per search:
+# joining every candidate to its thread and board instead had PostgreSQL hash all threads.
+# (The boards as a subquery, not a join: SQLite then reads the threads of those boards from
+# their index, not every thread.)
+_HIDDEN_THREADS = sa.union_all(
+    sa.select(Thread.id).where(Thread.removed_at.is_not(None)),
+    sa.select(Thread.id).where(
+        Thread.board_id.in_(sa.select(Board.id).where(Board.moderators_only.is_not(False)))
+    ),
+)
 
 
 _BOARD_SLUG = sa.bindparam("board_slug", type_=sa.String)
@@ -327,11 +356,17 @@ _FTS_TABLE = sa.literal_column("post_search")
 _MATCH = _FTS_TABLE.op("MATCH")(sa.bindparam("match", type_=sa.String))
 
 
-def _sqlite_matching(shape: _Shape, *columns: Any, authors: bool = True) -> sa.Select:
-    return _joined(
-        sa.select(*columns).select_from(_FTS).join(Post, Post.id == _FTS.c.rowid),
-        authors=authors,
-    ).where(_MATCH, *shape.where())
+def _sqlite_matching(shape: _Shape, *columns: Any) -> sa.Select:
+    """The matches the viewer may find, with the columns of their posts (not joined to
+    threads and boards unless a filter needs them)."""
+    posts = sa.select(*columns).select_from(_FTS).join(Post, Post.id == _FTS.c.rowid)
+    return shape.candidates_from(posts).where(_MATCH)
+
+
+def _sqlite_hits_matching(shape: _Shape, *columns: Any) -> sa.Select:
+    """The matches the viewer may find, joined to their threads, boards and authors."""
+    posts = sa.select(*columns).select_from(_FTS).join(Post, Post.id == _FTS.c.rowid)
+    return _joined(posts).where(_MATCH, *shape.where())
 
 
 @functools.cache
@@ -343,9 +378,7 @@ def _sqlite_candidates_page(shape: _Shape) -> _PageStatements:
     # never reads it.
     ranks = [] if shape.newest_first else [_FTS.c.rank]
     candidates = (
-        _sqlite_matching(
-            shape, Post.id.label("id"), Post.created_at.label("created_at"), *ranks, authors=False
-        )
+        _sqlite_matching(shape, Post.id.label("id"), Post.created_at.label("created_at"), *ranks)
         .order_by(_FTS.c.rowid.desc())
         .limit(_CANDIDATES)
         .subquery("candidates")
@@ -361,7 +394,7 @@ def _sqlite_hits(shape: _Shape, per_page: int) -> Prepared:
     # (FTS5 seeks to a rowid range; looking each post up by rowid re-reads the match list
     # once per post).
     return Prepared(
-        _sqlite_matching(
+        _sqlite_hits_matching(
             shape,
             *_COLUMNS,
             sa.func.highlight(_FTS_TABLE, 0, MARK_START, MARK_END).label("title_marked"),
@@ -443,7 +476,7 @@ def _small_set_statements(shape: _Shape, kind: str) -> tuple[Prepared, sa.Select
     and bm25 of given posts, in one pass over their rowid range without ORDER BY (asked per
     lookup, or with ORDER BY rank, FTS5 computes it for every match)."""
     candidates = (
-        _sqlite_matching(shape, Post.id, Post.created_at, authors=False)
+        _sqlite_matching(shape, Post.id, Post.created_at)
         .where(_FTS.c.rowid.in_(_small_set_posts(kind)))
         .order_by(Post.id.desc())
         .limit(_CANDIDATES)
@@ -589,22 +622,21 @@ def _postgresql_statements(
     shape: _Shape, terms: tuple[tuple[bool, ...], tuple[bool, ...]], per_page: int
 ) -> _PostgresqlStatements:
     tsquery = _tsquery(terms)
-    where = shape.where()
 
     def matching(*columns: Any) -> sa.Select:
-        return _joined(sa.select(*columns).select_from(Post), authors=False).where(
-            _VECTOR.op("@@")(tsquery), *where
+        return shape.candidates_from(sa.select(*columns).select_from(Post)).where(
+            _VECTOR.op("@@")(tsquery)
         )
 
-    def candidates(newer_than: Any = None, oldest: Any = None) -> sa.Subquery:
-        """The newest CANDIDATES matches with ids above ``newer_than`` (a window, read from
+    def candidates(window: Any = None, oldest: Any = None) -> sa.Subquery:
+        """The newest CANDIDATES matches within ``window`` (a condition on ids: read from
         the primary key) or from the id ``oldest`` on (from the GIN index; an expression,
         every match when it is NULL)."""
         # The vector only to rank by it: newest first sorts narrower rows without it.
         vectors = [] if shape.newest_first else [_VECTOR.label("vector")]
         statement = matching(Post.id.label("id"), Post.created_at.label("created_at"), *vectors)
-        if newer_than is not None:
-            statement = statement.where(Post.id > newer_than).order_by(Post.id.desc())
+        if window is not None:
+            statement = statement.where(window).order_by(Post.id.desc())
         else:
             # "+ 0": not the primary key's order, so the planner takes the GIN index.
             if oldest is not None:
@@ -612,34 +644,51 @@ def _postgresql_statements(
             statement = statement.order_by((Post.id + 0).desc())
         return statement.limit(_CANDIDATES).subquery("candidates")
 
-    def ranked(found: sa.Subquery, window_start: Any = None) -> _PageStatements:
-        rank = None if shape.newest_first else sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
-        return _page_statements(found, rank, shape.newest_first, window_start)
+    def rank_of(found: sa.Subquery) -> Any:
+        return sa.func.ts_rank_cd(found.c.vector, tsquery)
 
-    # (Left to choose, the planner reads the primary key for phrases and filters it takes
-    # for common, and then reads the whole table: 200 ms on 100,000 posts.)
-    newest_outside = (
-        sa.select(Post.id)
-        .order_by(Post.id.desc())
-        .offset(sa.bindparam("window", type_=sa.Integer))
-        .limit(1)
+    def ranked(found: sa.Subquery) -> _PageStatements:
+        rank = None if shape.newest_first else rank_of(found).desc()
+        return _page_statements(found, rank, shape.newest_first)
+
+    # The window: the ids of the newest WINDOW posts and more (ids that were never used or
+    # whose post was deleted are in it too); NULL when every post is in it. From the first
+    # and last ids (two index lookups), not the id WINDOW posts back (a scan of WINDOW index
+    # entries, twice). The last id bounds it too, though every post is at most that:
+    # bounded on both sides the planner expects a window of a few rows and reads it from
+    # the primary key (one side, it expected a third of the posts and could read every
+    # match of a common word from the table instead). (Left to choose, the planner reads
+    # the primary key for phrases and filters it takes for common, and then reads the whole
+    # table: 200 ms on 100,000 posts.)
+    window_size = sa.bindparam("window", type_=sa.Integer)
+    newest = sa.func.max(Post.id)
+    window_start = sa.select(
+        sa.case((sa.func.min(Post.id) <= newest - window_size, newest - window_size))
+    ).scalar_subquery()
+    in_window = sa.and_(
+        Post.id > sa.func.coalesce(window_start, 0),
+        Post.id <= sa.select(newest).scalar_subquery(),
     )
-    window_start = newest_outside.scalar_subquery()
+    found = candidates(window=in_window)
+    window_rank = None
+    if not shape.newest_first:
+        # Ranked only when the page is read: when the window holds every candidate (or
+        # every post). With fewer, the rest are further down and another statement ranks
+        # them all; ranking these too cost a millisecond for nothing.
+        complete = sa.or_(sa.func.count().over() >= _CANDIDATES, window_start.is_(None))
+        window_rank = sa.case((complete, rank_of(found))).desc()
+    window = _page_statements(found, window_rank, shape.newest_first, window_start)
 
     # The oldest candidate below the window, in a second window just below it, as a scalar
     # subquery (NULL when the candidates are not all in it). Not correlated: the
     # candidates' query reads the same tables.
-    below = Post.id <= sa.bindparam("window_start", type_=sa.Integer)
-    end = (
-        sa.select(Post.id)
-        .where(below)
-        .order_by(Post.id.desc())
-        .offset(sa.bindparam("below_posts", type_=sa.Integer))
-        .limit(1)
+    below = sa.and_(
+        Post.id <= sa.bindparam("window_start", type_=sa.Integer),
+        Post.id > sa.bindparam("below_end", type_=sa.Integer),
     )
     oldest = (
         matching(Post.id)
-        .where(below, Post.id > sa.func.coalesce(end.scalar_subquery(), 0))
+        .where(below)
         .order_by(Post.id.desc())
         .offset(sa.bindparam("below_needed", type_=sa.Integer))
         .limit(1)
@@ -658,9 +707,9 @@ def _postgresql_statements(
                 _CONFIG, sa.literal_column("posts.search_text"), tsquery, _HEADLINE_OPTIONS
             ).label("body_headline"),
         )
-    ).where(Post.id.in_(_page_id_params(per_page)), *where)
+    ).where(Post.id.in_(_page_id_params(per_page)), *shape.where())
     return _PostgresqlStatements(
-        window=ranked(candidates(sa.func.coalesce(window_start, 0)), window_start),
+        window=window,
         below=ranked(candidates(oldest=oldest)),
         everywhere=ranked(candidates()),
         hits=Prepared(hits),
@@ -720,9 +769,9 @@ def _search_postgresql(
 
 def _nearby_window(window_start: int, found: int) -> dict[str, int] | None:
     """Return the bound values of the second window, below a window that held ``found``
-    matches: where it starts, how many posts it is long and how many candidates it must
-    hold; None when the rest are too far for one (that window would be longer than
-    FURTHER_WINDOWS windows) or the first window held none.
+    matches: its ids (from ``window_start`` down to ``below_end``, excluded) and how many
+    candidates it must hold; None when the rest are too far for one (that window would be
+    longer than FURTHER_WINDOWS windows) or the first window held none.
 
     The second window is twice as long as the first one's share of matches says the rest
     need.
@@ -730,10 +779,14 @@ def _nearby_window(window_start: int, found: int) -> dict[str, int] | None:
     if not found:
         return None
     needed = CANDIDATES - found
-    posts = ceil(2 * needed * WINDOW / found) + WINDOW // 50
-    if posts > FURTHER_WINDOWS * WINDOW:
+    ids = ceil(2 * needed * WINDOW / found) + WINDOW // 50
+    if ids > FURTHER_WINDOWS * WINDOW:
         return None
-    return {"window_start": window_start, "below_posts": posts, "below_needed": needed - 1}
+    return {
+        "window_start": window_start,
+        "below_end": window_start - ids,
+        "below_needed": needed - 1,
+    }
 
 
 def _legacy_headlines(
