@@ -14,6 +14,10 @@ BENCH_SCHEMA as the seeding on PostgreSQL):
     .venv/bin/python -m bench.compare_searches OUT.json --against BEFORE.json
 
 Prints how many answers were recorded and, with --against, every one that differs.
+Record both sides on the same seeded database (a seed dates its posts from the day it ran),
+old code first (e.g. from `git archive` of the old commit, with bench/out linked). The
+rolled-back changes leave dead rows and index entries on PostgreSQL: seed anew before timing
+anything there.
 """
 
 from __future__ import annotations
