@@ -9,6 +9,7 @@ process's and, on PostgreSQL, its server backends' (from /proc/PID/schedstat: th
 runs on this machine), which other work on a shared machine barely changes. Run after seeding:
 
     .venv/bin/python -m bench.distinct_searches [--passes 3] [--slowest 15]
+        [--profile FILE --print N]    # a cProfile of the first pass (slower: measure without)
 
 With the same DATABASE_URL and BENCH_SCHEMA as the seeding on PostgreSQL. Each pass gets a
 fresh app (so empty in-memory caches); the quickest pass's figures are the steadiest on a
@@ -18,8 +19,10 @@ shared machine.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import statistics
 import time
 from collections import defaultdict
@@ -73,6 +76,8 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=1)
     parser.add_argument("--slowest", type=int, default=15)
     parser.add_argument("--pages", type=int, default=20)
+    parser.add_argument("--profile", help="write a cProfile of the (first) pass here")
+    parser.add_argument("--print", type=int, default=0, help="print this many profile lines")
     args = parser.parse_args()
     kind = "postgresql" if os.environ.get("DATABASE_URL") else "sqlite"
     json.loads((OUT / f"seeded-{kind}.json").read_text())  # seeded?
@@ -96,7 +101,7 @@ def main() -> int:
         for query in searches
     ]
     passes = []
-    for _ in range(args.passes):
+    for number in range(args.passes):
         app = create_app()
         client = app.test_client(use_cookies=False)
         for warm in ("warmup", "warmup+words", '"warm+up"'):  # templates, connections
@@ -104,6 +109,9 @@ def main() -> int:
         pids = _backend_pids(app)
         timings: list[tuple[float, str, str, int]] = []
         cpus: list[tuple[float, str, str, int]] = []
+        profiler = cProfile.Profile() if args.profile and number == 0 else None
+        if profiler:
+            profiler.enable()
         for query, order, page in requests:
             started, cpu = time.perf_counter(), _cpu_ms(pids)
             response = client.get(f"/search?q={query}&sort={order}&page={page}")
@@ -111,6 +119,11 @@ def main() -> int:
             assert response.status_code == 200, (query, order, page, response.status_code)
             timings.append((elapsed, query, order, page))
             cpus.append((_cpu_ms(pids) - cpu, query, order, page))
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+            if args.print:
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.print)
         passes.append((timings, cpus))
         print(f"pass: wall {_summary([t[0] for t in timings])}", flush=True)
         print(f"      cpu  {_summary([t[0] for t in cpus])}", flush=True)

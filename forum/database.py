@@ -233,8 +233,13 @@ class Prepared:
     touch nothing such a listener watches.
     """
 
-    def __init__(self, statement: Any) -> None:
+    def __init__(self, statement: Any, *, planned_each_time: bool = False) -> None:
+        """``planned_each_time``: on PostgreSQL, never run it as a server-side prepared
+        statement (psycopg prepares a statement run five times on a connection, and the
+        server may then reuse a generic plan made without the bound values): for a
+        statement whose best plan depends on its values (search's words)."""
         self.statement = statement
+        self.planned_each_time = planned_each_time
         self._by_dialect: dict[str, tuple[str, dict, list, list[str] | None, bool]] = {}
         self._row_makers: dict[str, tuple[Callable[[Any], tuple], list[tuple[int, Any]], bool]] = {}
 
@@ -385,7 +390,10 @@ class Prepared:
         elif cursor is None:
             cursor = dbapi_connection.cursor()
         try:
-            getattr(cursor, method)(sql, args)
+            if self.planned_each_time and connection.dialect.name == "postgresql":
+                getattr(cursor, method)(sql, args, prepare=False)
+            else:
+                getattr(cursor, method)(sql, args)
         except connection.dialect.loaded_dbapi.Error as error:
             invalidated = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
             if invalidated:

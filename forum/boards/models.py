@@ -49,6 +49,13 @@ class Thread(db.Model):
             postgresql_where=sa.text("removed_at IS NULL"),
             sqlite_where=sa.text("removed_at IS NULL"),
         ),
+        # The removed threads, whose posts search leaves out for members (migration 0011).
+        sa.Index(
+            "ix_threads_removed",
+            "id",
+            postgresql_where=sa.text("removed_at IS NOT NULL"),
+            sqlite_where=sa.text("removed_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,10 +27,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import Pool
 
+from forum.database import Prepared
+
 _MARK = "townhall_search_changed"
 _EXISTS = "townhall_search_generation_exists"
 _DDL = re.compile(r"^\s*(CREATE|DROP|ALTER)\b", re.IGNORECASE)
-_READ = sa.text("SELECT value FROM search_generation WHERE id = 1")
+# Every search reads it: run on the driver's cursor (Prepared), as the search's statements.
+_READ = Prepared(
+    sa.select(sa.literal_column("value"))
+    .select_from(sa.table("search_generation"))
+    .where(sa.literal_column("id") == sa.literal_column("1"))
+)
 
 # What search results read and filter by (forum.search.service): a change to one of these
 # columns changes results. Other columns (counters, view counts, locks, email, passwords…)
@@ -156,7 +163,8 @@ def changed(connection: Connection) -> None:
 
 def current(connection: Connection) -> int | None:
     """Return the generation, or None when the row is missing (then nothing is cached)."""
-    return connection.execute(_READ).scalar()
+    row = _READ.first(connection, {})
+    return row[0] if row is not None else None
 
 
 def _table_exists(connection: Connection) -> bool:

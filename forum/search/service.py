@@ -9,6 +9,7 @@ of matches (counting stops at MAX_COUNTED).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from math import ceil
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from forum.accounts.models import User
 from forum.accounts.service import username_key
 from forum.boards.models import Board, Post, Thread
+from forum.database import Prepared, UTCDateTime
 from forum.markup import plain_text
 from forum.search import cache, generation
 from forum.search.index import MARK_END, MARK_START, TEXT_SEARCH_CONFIG, clean_text
@@ -116,33 +118,110 @@ def highlight(text: str) -> Markup:
     return Markup(escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))  # noqa: S704
 
 
-def _visibility(viewer: User | None) -> list[Any]:
-    if viewer is not None and viewer.is_moderator:
-        return []
-    return [
-        Post.removed_at.is_(None),
-        Thread.removed_at.is_(None),
-        Board.moderators_only.is_(False),
-    ]
+@dataclass(frozen=True)
+class _Shape:
+    """What a search's statements are made of besides bound values: the viewer's visibility
+    class, which filters are set, and the order.
+
+    Each statement is built and compiled once per shape (on PostgreSQL also per kind of
+    terms: forum.search.query's words and phrases) and run straight on the driver's cursor
+    (forum.database.Prepared); the words, filter values, limits, offsets and ids are bound
+    values. Built, keyed and executed by SQLAlchemy on every search, they cost 1.5–3 ms of
+    the Python an uncached search took (4–5 ms), for SQL that stayed the same.
+    """
+
+    moderator: bool
+    board: bool
+    author: bool
+    solved: bool
+    since: bool
+    until: bool
+    newest_first: bool
+
+    @classmethod
+    def of(cls, viewer: User | None, filters: SearchFilters) -> _Shape:
+        return cls(
+            moderator=viewer is not None and viewer.is_moderator,
+            board=bool(filters.board_slug),
+            author=bool(filters.author),
+            solved=filters.solved_only,
+            since=filters.since is not None,
+            until=filters.until is not None,
+            newest_first=filters.newest_first,
+        )
+
+    @property
+    def joins_threads(self) -> bool:
+        """Whether the candidates are joined to their threads and boards: for a filter on
+        them (a board, solved threads). Else the visibility rule leaves out the posts of
+        hidden threads (_HIDDEN_THREADS) and nothing is joined."""
+        return self.board or self.solved
+
+    def where(self, *, joined: bool = True) -> list[Any]:
+        """The visibility rules and the filters (their values bound: _filter_values), over
+        posts joined to their threads and boards; with ``joined`` False over posts alone
+        (for a shape that does not join_threads)."""
+        clauses: list[Any] = []
+        if not self.moderator:
+            clauses.append(Post.removed_at.is_(None))
+            if joined:
+                clauses += [Thread.removed_at.is_(None), Board.moderators_only.is_(False)]
+            else:
+                clauses.append(Post.thread_id.not_in(_HIDDEN_THREADS))
+        if self.board:
+            clauses.append(Board.slug == _BOARD_SLUG)
+        if self.author:
+            # The author's id, not a join: candidates are read without the users table.
+            clauses.append(Post.author_id == _AUTHOR_ID)
+        if self.solved:
+            clauses.append(Thread.solution_post_id.is_not(None))
+        if self.since:
+            clauses.append(Post.created_at >= sa.bindparam("since", type_=UTCDateTime))
+        if self.until:
+            clauses.append(Post.created_at < sa.bindparam("until", type_=UTCDateTime))
+        return clauses
+
+    def candidates_from(self, statement: sa.Select) -> sa.Select:
+        """Return ``statement`` (of posts) restricted to what the viewer may find, and
+        joined to the threads and boards only when a filter needs them."""
+        if self.joins_threads:
+            return _joined(statement, authors=False).where(*self.where())
+        return statement.where(*self.where(joined=False))
 
 
-def _filters(filters: SearchFilters) -> list[Any]:
-    clauses: list[Any] = []
+# The threads whose posts members never find: removed ones (from a partial index of them,
+# migration 0011) and those of boards for moderators only. A few, hashed once per search:
+# joining every candidate to its thread and board instead had PostgreSQL hash all threads.
+# (The boards as a subquery, not a join: SQLite then reads the threads of those boards from
+# their index, not every thread.)
+_HIDDEN_THREADS = sa.union_all(
+    sa.select(Thread.id).where(Thread.removed_at.is_not(None)),
+    sa.select(Thread.id).where(
+        Thread.board_id.in_(sa.select(Board.id).where(Board.moderators_only.is_not(False)))
+    ),
+)
+
+
+_BOARD_SLUG = sa.bindparam("board_slug", type_=sa.String)
+_AUTHOR_ID = (
+    sa.select(User.id)
+    .where(User.username_key == sa.bindparam("author_key", type_=sa.String))
+    .scalar_subquery()
+)
+
+
+def _filter_values(filters: SearchFilters) -> dict[str, Any]:
+    """Return the bound values of the filters that _Shape.where compares with."""
+    values: dict[str, Any] = {}
     if filters.board_slug:
-        clauses.append(Board.slug == filters.board_slug)
+        values["board_slug"] = filters.board_slug
     if filters.author:
-        # The author's id, not a join: candidates are read without the users table.
-        key = username_key(filters.author.strip().lstrip("@"))
-        author = sa.select(User.id).where(User.username_key == key).scalar_subquery()
-        clauses.append(Post.author_id == author)
-    if filters.solved_only:
-        clauses.append(Thread.solution_post_id.is_not(None))
+        values["author_key"] = username_key(filters.author.strip().lstrip("@"))
     if filters.since:
-        clauses.append(Post.created_at >= datetime.combine(filters.since, time.min, UTC))
+        values["since"] = datetime.combine(filters.since, time.min, UTC)
     if filters.until:
-        end = datetime.combine(filters.until + timedelta(days=1), time.min, UTC)
-        clauses.append(Post.created_at < end)
-    return clauses
+        values["until"] = datetime.combine(filters.until + timedelta(days=1), time.min, UTC)
+    return values
 
 
 _COLUMNS = (
@@ -168,45 +247,30 @@ def _joined(statement: sa.Select, *, authors: bool = True) -> sa.Select:
     return statement.join(User, User.id == Post.author_id) if authors else statement
 
 
-# An author or board with at most this many posts is searched from its posts (each looked up
-# in the index) rather than from the matches (each checked against the filter).
-SMALL_SET = 200
-LOOKUP_COST = 200
+# Bound values every search sets (_page_values): how many candidates there are at most, and
+# the page's LIMIT and OFFSET among them; and the page's post ids for its hits, one value
+# each (NULL past the last: IN never matches a NULL).
+_CANDIDATES = sa.bindparam("candidates", type_=sa.Integer)
+_PAGE_LIMIT = sa.bindparam("page_limit", type_=sa.Integer)
+_PAGE_OFFSET = sa.bindparam("page_offset", type_=sa.Integer)
 
 
-def _small_set(
-    connection: Connection, filters: SearchFilters, matches: sa.Select
-) -> sa.Select | None:
-    """Return the ids of the posts of the filtered author or board when they are few.
+def _page_values(page: int, per_page: int) -> dict[str, int]:
+    # CANDIDATES read here, not built into the statements: tests change it.
+    return {"candidates": CANDIDATES, "page_limit": per_page, "page_offset": (page - 1) * per_page}
 
-    FTS5 reads matches newest first and the filters are checked on each, so a filter that
-    few matches pass (an author's dozens of posts among tens of thousands of matches) would
-    read them all; looking each of those few posts up in the index instead costs tens of
-    microseconds a post, up to a millisecond for a word with a long match list, so only
-    when the matches outnumber the posts LOOKUP_COST to one. Counting stops early on both.
-    """
-    sets = []
-    if filters.author:
-        key = username_key(filters.author.strip().lstrip("@"))
-        author = sa.select(User.id).where(User.username_key == key).scalar_subquery()
-        sets.append(sa.select(Post.id).where(Post.author_id == author))
-    if filters.board_slug:
-        sets.append(
-            sa.select(Post.id)
-            .join(Thread, Thread.id == Post.thread_id)
-            .join(Board, Board.id == Thread.board_id)
-            .where(Board.slug == filters.board_slug)
-        )
-    for posts in sets:
-        counted = sa.select(sa.func.count()).select_from(posts.limit(SMALL_SET + 1).subquery())
-        few = connection.scalar(counted) or 0
-        if few > SMALL_SET:
-            continue
-        enough = max(1, few) * LOOKUP_COST
-        counted = sa.select(sa.func.count()).select_from(matches.limit(enough).subquery())
-        if (connection.scalar(counted) or 0) >= enough:
-            return posts
-    return None
+
+def _page_id_params(per_page: int) -> list[sa.BindParameter]:
+    return [sa.bindparam(f"page_id_{n}", type_=sa.Integer) for n in range(per_page)]
+
+
+def _page_id_values(ids: list[int], per_page: int) -> dict[str, int | None]:
+    return {f"page_id_{n}": ids[n] if n < len(ids) else None for n in range(per_page)}
+
+
+def _scalar(statement: Prepared, connection: Connection, values: dict[str, Any]) -> Any:
+    row = statement.first(connection, values)
+    return row[0] if row is not None else None
 
 
 def _hit(row: Any, title_html: Markup, snippet_html: Markup) -> SearchHit:
@@ -226,11 +290,6 @@ def _hit(row: Any, title_html: Markup, snippet_html: Markup) -> SearchHit:
     )
 
 
-def _count(connection: Connection, matches: sa.Select) -> int:
-    capped = matches.with_only_columns(Post.id).order_by(None).limit(MAX_COUNTED + 1)
-    return connection.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0
-
-
 @dataclass(frozen=True)
 class _Page:
     total: int | None  # None: not known (PostgreSQL's window: the page is past its matches)
@@ -238,134 +297,251 @@ class _Page:
     window_start: int | None = None  # the newest post id outside the window; None: no posts
 
 
-def _page_of_candidates(
-    connection: Connection,
+@dataclass(frozen=True)
+class _PageStatements:
+    page: Prepared
+    count: Prepared
+
+
+def _page_statements(
     candidates: sa.Subquery,
     rank: Any,
-    filters: SearchFilters,
-    page: int,
-    per_page: int,
+    newest_first: bool,
     window_start: Any = None,
-) -> _Page:
-    """Return the number of candidates and the ids of the page's posts among them.
+    planned_each_time: bool = False,
+) -> _PageStatements:
+    """Return the statement of the number of candidates and the ids of a page's posts among
+    them (one query: the window count is taken over every candidate, before the page's
+    LIMIT), and the statement of their number alone.
 
-    One query: the window count is taken over every candidate, before the page's LIMIT.
-    ``window_start`` (PostgreSQL's window) is a scalar expression selected alongside, and
-    returned: where the window ends, so that the search can go on below it. With it, a page
-    past the candidates has an unknown total (nothing says whether the window was full).
+    ``window_start`` (PostgreSQL's window) is a scalar expression selected alongside: where
+    the window ends, so that the search can go on below it.
     """
     order = (
         (candidates.c.created_at.desc(), candidates.c.id.desc())
-        if filters.newest_first
+        if newest_first
         else (rank, candidates.c.id.desc())
     )
     columns = [candidates.c.id, sa.func.count().over().label("total")]
     if window_start is not None:
         columns.append(window_start.label("window_start"))
-    rows = connection.execute(
-        sa.select(*columns).order_by(*order).limit(per_page).offset((page - 1) * per_page)
-    ).all()
+    page = sa.select(*columns).order_by(*order).limit(_PAGE_LIMIT).offset(_PAGE_OFFSET)
+    count = sa.select(sa.func.count()).select_from(candidates)
+    return _PageStatements(
+        Prepared(page, planned_each_time=planned_each_time),
+        Prepared(count, planned_each_time=planned_each_time),
+    )
+
+
+def _page_of_candidates(
+    connection: Connection,
+    statements: _PageStatements,
+    values: dict[str, Any],
+    page: int,
+    windowed: bool = False,
+) -> _Page:
+    """Return the number of candidates and the ids of the page's posts among them.
+
+    With PostgreSQL's window (``windowed``), a page past the candidates has an unknown
+    total (nothing says whether the window was full).
+    """
+    rows = statements.page.all(connection, values)
     if rows:
-        start = rows[0].window_start if window_start is not None else None
+        start = rows[0].window_start if windowed else None
         return _Page(rows[0].total, [row.id for row in rows], start)
-    if window_start is not None:
+    if windowed:
         return _Page(None, [])
     if page == 1:
         return _Page(0, [])
     # Past the last page: the count alone, for the page to say how many there are.
-    return _Page(connection.scalar(sa.select(sa.func.count()).select_from(candidates)) or 0, [])
+    return _Page(_scalar(statements.count, connection, values) or 0, [])
+
+
+# SQLite's index: the FTS5 table, matched with the FTS5 expression of to_fts5 (bound).
+_FTS = sa.table("post_search", sa.column("rowid", sa.Integer), sa.column("rank"))
+_FTS_TABLE = sa.literal_column("post_search")
+_MATCH = _FTS_TABLE.op("MATCH")(sa.bindparam("match", type_=sa.String))
+
+
+def _sqlite_matching(shape: _Shape, *columns: Any) -> sa.Select:
+    """The matches the viewer may find, with the columns of their posts (not joined to
+    threads and boards unless a filter needs them)."""
+    posts = sa.select(*columns).select_from(_FTS).join(Post, Post.id == _FTS.c.rowid)
+    return shape.candidates_from(posts).where(_MATCH)
+
+
+def _sqlite_hits_matching(shape: _Shape, *columns: Any) -> sa.Select:
+    """The matches the viewer may find, joined to their threads, boards and authors."""
+    posts = sa.select(*columns).select_from(_FTS).join(Post, Post.id == _FTS.c.rowid)
+    return _joined(posts).where(_MATCH, *shape.where())
+
+
+@functools.cache
+def _sqlite_candidates_page(shape: _Shape) -> _PageStatements:
+    # The newest matches are the candidates: FTS5 reads its matches in rowid (post id) order
+    # and stops after CANDIDATES visible ones, so neither bm25 nor the count ever looks at
+    # more than that however common the words are. bm25 only to order by it: asked for,
+    # FTS5 computes it for every candidate (a third of the query's time), and newest first
+    # never reads it.
+    ranks = [] if shape.newest_first else [_FTS.c.rank]
+    candidates = (
+        _sqlite_matching(shape, Post.id.label("id"), Post.created_at.label("created_at"), *ranks)
+        .order_by(_FTS.c.rowid.desc())
+        .limit(_CANDIDATES)
+        .subquery("candidates")
+    )
+    rank = None if shape.newest_first else candidates.c.rank
+    return _page_statements(candidates, rank, shape.newest_first)
+
+
+@functools.cache
+def _sqlite_hits(shape: _Shape, per_page: int) -> Prepared:
+    # Highlights and snippets for the page's posts only. FTS5 makes them while it matches,
+    # so the match is read again, but only between the page's lowest and highest post ids
+    # (FTS5 seeks to a rowid range; looking each post up by rowid re-reads the match list
+    # once per post).
+    return Prepared(
+        _sqlite_hits_matching(
+            shape,
+            *_COLUMNS,
+            sa.func.highlight(_FTS_TABLE, 0, MARK_START, MARK_END).label("title_marked"),
+            sa.func.snippet(_FTS_TABLE, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS).label(
+                "body_marked"
+            ),
+        ).where(
+            _FTS.c.rowid.between(
+                sa.bindparam("lowest", type_=sa.Integer), sa.bindparam("highest", type_=sa.Integer)
+            ),
+            Post.id.in_(_page_id_params(per_page)),
+        )
+    )
+
+
+# An author or board with at most this many posts is searched from its posts (each looked up
+# in the index) rather than from the matches (each checked against the filter).
+SMALL_SET = 200
+LOOKUP_COST = 200
+
+
+@functools.cache
+def _small_set_posts(kind: str) -> sa.Select:
+    """The ids of the filtered author's posts (``kind`` "author") or board's ("board")."""
+    if kind == "author":
+        return sa.select(Post.id).where(Post.author_id == _AUTHOR_ID)
+    return (
+        sa.select(Post.id)
+        .join(Thread, Thread.id == Post.thread_id)
+        .join(Board, Board.id == Thread.board_id)
+        .where(Board.slug == _BOARD_SLUG)
+    )
+
+
+def _limited_count(statement: sa.Select, limit: str) -> Prepared:
+    limited = statement.limit(sa.bindparam(limit, type_=sa.Integer))
+    return Prepared(sa.select(sa.func.count()).select_from(limited.subquery()))
+
+
+@functools.cache
+def _small_set_counts(kind: str) -> tuple[Prepared, Prepared]:
+    """The number of the filter's posts, and of the matches, each counted up to a bound."""
+    matches = sa.select(_FTS.c.rowid).select_from(_FTS).where(_MATCH)
+    return (
+        _limited_count(_small_set_posts(kind), "few_limit"),
+        _limited_count(matches, "enough"),
+    )
+
+
+def _small_set(
+    connection: Connection, filters: SearchFilters, values: dict[str, Any]
+) -> str | None:
+    """Return which filter's posts to search from ("author" or "board") when they are few.
+
+    FTS5 reads matches newest first and the filters are checked on each, so a filter that
+    few matches pass (an author's dozens of posts among tens of thousands of matches) would
+    read them all; looking each of those few posts up in the index instead costs tens of
+    microseconds a post, up to a millisecond for a word with a long match list, so only
+    when the matches outnumber the posts LOOKUP_COST to one. Counting stops early on both.
+    """
+    kinds = [
+        kind for kind, set_ in (("author", filters.author), ("board", filters.board_slug)) if set_
+    ]
+    for kind in kinds:
+        posts, matches = _small_set_counts(kind)
+        few = _scalar(posts, connection, {**values, "few_limit": SMALL_SET + 1}) or 0
+        if few > SMALL_SET:
+            continue
+        enough = max(1, few) * LOOKUP_COST
+        if (_scalar(matches, connection, {**values, "enough": enough}) or 0) >= enough:
+            return kind
+    return None
+
+
+@functools.cache
+def _small_set_statements(shape: _Shape, kind: str) -> tuple[Prepared, sa.Select]:
+    """The candidates among the filter's posts, each looked up in the index (by rowid, in
+    ascending order: FTS5 reads a whole match list into memory to go through it backwards);
+    and bm25 of given posts, in one pass over their rowid range without ORDER BY (asked per
+    lookup, or with ORDER BY rank, FTS5 computes it for every match)."""
+    candidates = (
+        _sqlite_matching(shape, Post.id, Post.created_at)
+        .where(_FTS.c.rowid.in_(_small_set_posts(kind)))
+        .order_by(Post.id.desc())
+        .limit(_CANDIDATES)
+    )
+    ranks = (
+        sa.select(_FTS.c.rowid, _FTS.c.rank)
+        .select_from(_FTS)
+        .where(
+            _MATCH,
+            _FTS.c.rowid.between(
+                sa.bindparam("lowest", type_=sa.Integer), sa.bindparam("highest", type_=sa.Integer)
+            ),
+            (_FTS.c.rowid + 0).in_(sa.bindparam("ids", expanding=True)),
+        )
+    )
+    return Prepared(candidates), ranks
 
 
 def _page_of_small_set(
-    connection: Connection,
-    fts: Any,
-    match: Any,
-    matching: Any,
-    small: sa.Select,
-    filters: SearchFilters,
+    connection: Connection, shape: _Shape, kind: str, values: dict[str, Any]
 ) -> tuple[int, list[int]]:
-    """Return the number of candidates among a few posts, and their ids in order.
-
-    Each post is looked up in the index (by rowid, in ascending order: FTS5 reads a whole
-    match list into memory to go through it backwards). bm25 is asked for afterwards, in one
-    pass over the candidates' rowid range without ORDER BY: asked per lookup, or with ORDER
-    BY rank, FTS5 computes it for every match.
-    """
-    rows = connection.execute(
-        matching(Post.id, Post.created_at, authors=False)
-        .where(fts.c.rowid.in_(small))
-        .order_by(Post.id.desc())
-        .limit(CANDIDATES)
-    ).all()
-    if filters.newest_first or not rows:
+    """Return the number of candidates among a few posts, and their ids in order."""
+    candidates, ranks = _small_set_statements(shape, kind)
+    rows = candidates.all(connection, values)
+    if shape.newest_first or not rows:
         rows.sort(key=lambda row: (row.created_at, row.id), reverse=True)
         return len(rows), [row.id for row in rows]
     ids = [row.id for row in rows]
-    ranks = dict(
-        connection.execute(
-            sa.select(fts.c.rowid, fts.c.rank)
-            .select_from(fts)
-            .where(match, fts.c.rowid.between(min(ids), max(ids)), (fts.c.rowid + 0).in_(ids))
-        ).all()
+    # Up to CANDIDATES ids, as many bound values: SQLAlchemy's expanding IN, not Prepared.
+    found = connection.execute(
+        ranks, {"match": values["match"], "lowest": min(ids), "highest": max(ids), "ids": ids}
     )
-    return len(ids), sorted(ids, key=lambda post_id: (ranks.get(post_id, 0.0), -post_id))
+    rank_of = dict(found.all())
+    return len(ids), sorted(ids, key=lambda post_id: (rank_of.get(post_id, 0.0), -post_id))
 
 
 def _search_sqlite(
     connection: Connection,
     query: ParsedQuery,
-    where: list[Any],
+    shape: _Shape,
     filters: SearchFilters,
     page: int,
     per_page: int,
 ) -> tuple[int, list[SearchHit]]:
-    fts = sa.table("post_search", sa.column("rowid", sa.Integer), sa.column("rank"))
-    table = sa.literal_column("post_search")
-    match = table.op("MATCH")(to_fts5(query))
-
-    def matching(*columns: Any, authors: bool = True) -> sa.Select:
-        return _joined(
-            sa.select(*columns).select_from(fts).join(Post, Post.id == fts.c.rowid),
-            authors=authors,
-        ).where(match, *where)
-
-    # The newest matches are the candidates: FTS5 reads its matches in rowid (post id) order
-    # and stops after CANDIDATES visible ones, so neither bm25 nor the count ever looks at
-    # more than that however common the words are.
-    small = _small_set(connection, filters, sa.select(fts.c.rowid).select_from(fts).where(match))
+    values = {**_filter_values(filters), **_page_values(page, per_page), "match": to_fts5(query)}
+    small = _small_set(connection, filters, values) if shape.author or shape.board else None
     if small is None:
-        # bm25 only to order by it: asked for, FTS5 computes it for every candidate (a third
-        # of the query's time), and newest first never reads it.
-        ranks = [] if filters.newest_first else [fts.c.rank]
-        candidates = (
-            matching(
-                Post.id.label("id"), Post.created_at.label("created_at"), *ranks, authors=False
-            )
-            .order_by(fts.c.rowid.desc())
-            .limit(CANDIDATES)
-            .subquery("candidates")
-        )
-        rank = None if filters.newest_first else candidates.c.rank
-        found = _page_of_candidates(connection, candidates, rank, filters, page, per_page)
+        found = _page_of_candidates(connection, _sqlite_candidates_page(shape), values, page)
         total, ids = found.total or 0, found.ids
     else:
-        total, ids = _page_of_small_set(connection, fts, match, matching, small, filters)
+        total, ids = _page_of_small_set(connection, shape, small, values)
         ids = ids[(page - 1) * per_page : page * per_page]
     if not ids:
         return total, []
-    # Highlights and snippets for the page's posts only. FTS5 makes them while it matches,
-    # so the match is read again, but only between the page's lowest and highest post ids
-    # (FTS5 seeks to a rowid range; looking each post up by rowid re-reads the match list
-    # once per post).
-    rows = connection.execute(
-        matching(
-            *_COLUMNS,
-            sa.func.highlight(table, 0, MARK_START, MARK_END).label("title_marked"),
-            sa.func.snippet(table, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS).label(
-                "body_marked"
-            ),
-        ).where(fts.c.rowid.between(min(ids), max(ids)), Post.id.in_(ids))
-    ).all()
+    rows = _sqlite_hits(shape, per_page).all(
+        connection,
+        {**values, **_page_id_values(ids, per_page), "lowest": min(ids), "highest": max(ids)},
+    )
     by_id = {row.id: row for row in rows}
     hits = []
     for post_id in ids:
@@ -383,22 +559,39 @@ def _search_sqlite(
 _CONFIG = sa.literal_column(f"'{TEXT_SEARCH_CONFIG}'::regconfig", postgresql.REGCONFIG)
 
 
-def _tsquery(query: ParsedQuery) -> Any:
-    def term(words: tuple[str, ...]) -> Any:
-        function = sa.func.plainto_tsquery if len(words) == 1 else sa.func.phraseto_tsquery
-        return function(_CONFIG, " ".join(words))
+def _terms(query: ParsedQuery) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+    """Return which of the query's required and excluded terms are phrases: the tsquery's
+    form, its words bound (_term_values)."""
+    return (
+        tuple(len(term) > 1 for term in query.required),
+        tuple(len(term) > 1 for term in query.excluded),
+    )
 
-    expression = term(query.required[0])
-    for words in query.required[1:]:
-        expression = expression.op("&&")(term(words))
-    for words in query.excluded:
-        expression = expression.op("&&")(sa.func.tsquery_not(term(words)))
+
+def _term_values(query: ParsedQuery) -> dict[str, str]:
+    values = {f"required_{n}": " ".join(term) for n, term in enumerate(query.required)}
+    values.update({f"excluded_{n}": " ".join(term) for n, term in enumerate(query.excluded)})
+    return values
+
+
+def _tsquery(terms: tuple[tuple[bool, ...], tuple[bool, ...]]) -> Any:
+    def term(name: str, phrase: bool) -> Any:
+        function = sa.func.phraseto_tsquery if phrase else sa.func.plainto_tsquery
+        return function(_CONFIG, sa.bindparam(name, type_=sa.String))
+
+    required, excluded = terms
+    expression = term("required_0", required[0])
+    for n, phrase in enumerate(required[1:], start=1):
+        expression = expression.op("&&")(term(f"required_{n}", phrase))
+    for n, phrase in enumerate(excluded):
+        expression = expression.op("&&")(sa.func.tsquery_not(term(f"excluded_{n}", phrase)))
     return expression
 
 
 # The plain text the write path indexed (migration 0008; 0009 filled it for older posts).
 # Where it is NULL (a post written around the write path) the text is derived from Markdown.
 _SEARCH_TEXT = sa.literal_column("posts.search_text", sa.Text).label("search_text")
+_VECTOR = sa.literal_column("posts.search_vector")
 
 _HEADLINE_OPTIONS = (
     f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS}, MinWords=12, "
@@ -414,90 +607,168 @@ WINDOW = 5000
 FURTHER_WINDOWS = 4
 
 
-def _search_postgresql(
-    connection: Connection,
-    query: ParsedQuery,
-    where: list[Any],
-    filters: SearchFilters,
-    page: int,
-    per_page: int,
-) -> tuple[int, list[SearchHit]]:
-    vector = sa.literal_column("posts.search_vector")
-    tsquery = _tsquery(query)
+@dataclass(frozen=True)
+class _PostgresqlStatements:
+    """A search's statements on PostgreSQL for one shape and form of tsquery.
+
+    ``window``: the candidates among the newest WINDOW posts, read newest first from the
+    primary key; ``below``: those from the oldest candidate on, found in a second window
+    below the first (_nearby_oldest_candidate); ``everywhere``: every match, from the GIN
+    index; ``hits``: the page's posts with their headlines.
+    """
+
+    window: _PageStatements
+    below: _PageStatements
+    everywhere: _PageStatements
+    hits: Prepared
+
+
+# Bounded: the forms of tsquery (up to MAX_TERMS words and phrases) are many.
+@functools.lru_cache(maxsize=256)
+def _postgresql_statements(
+    shape: _Shape, terms: tuple[tuple[bool, ...], tuple[bool, ...]], per_page: int
+) -> _PostgresqlStatements:
+    tsquery = _tsquery(terms)
 
     def matching(*columns: Any) -> sa.Select:
-        return _joined(sa.select(*columns).select_from(Post), authors=False).where(
-            vector.op("@@")(tsquery), *where
+        return shape.candidates_from(sa.select(*columns).select_from(Post)).where(
+            _VECTOR.op("@@")(tsquery)
         )
 
-    def candidates(newer_than: Any = None, oldest: Any = None) -> sa.Subquery:
-        """The newest CANDIDATES matches with ids above ``newer_than`` (a window, read from
+    def candidates(window: Any = None, oldest: Any = None) -> sa.Subquery:
+        """The newest CANDIDATES matches within ``window`` (a condition on ids: read from
         the primary key) or from the id ``oldest`` on (from the GIN index; an expression,
         every match when it is NULL)."""
         # The vector only to rank by it: newest first sorts narrower rows without it.
-        vectors = [] if filters.newest_first else [vector.label("vector")]
+        vectors = [] if shape.newest_first else [_VECTOR.label("vector")]
         statement = matching(Post.id.label("id"), Post.created_at.label("created_at"), *vectors)
-        if newer_than is not None:
-            statement = statement.where(Post.id > newer_than).order_by(Post.id.desc())
+        if window is not None:
+            statement = statement.where(window).order_by(Post.id.desc())
         else:
             # "+ 0": not the primary key's order, so the planner takes the GIN index.
             if oldest is not None:
                 statement = statement.where(Post.id >= sa.func.coalesce(oldest, 0))
             statement = statement.order_by((Post.id + 0).desc())
-        return statement.limit(CANDIDATES).subquery("candidates")
+        return statement.limit(_CANDIDATES).subquery("candidates")
 
-    def ranked_page(found: sa.Subquery, window_start: Any = None) -> _Page:
-        rank = None if filters.newest_first else sa.func.ts_rank_cd(found.c.vector, tsquery).desc()
-        return _page_of_candidates(connection, found, rank, filters, page, per_page, window_start)
+    def rank_of(found: sa.Subquery) -> Any:
+        return sa.func.ts_rank_cd(found.c.vector, tsquery)
+
+    def ranked(found: sa.Subquery) -> _PageStatements:
+        # Planned with its words each time: reused, the generic plan made without them
+        # read some words' matches the slow way (up to 12 ms, 8 planned each time). The
+        # window's and the hits' generic plans read the primary key whatever the words.
+        rank = None if shape.newest_first else rank_of(found).desc()
+        return _page_statements(found, rank, shape.newest_first, planned_each_time=True)
+
+    # The window: the ids of the newest WINDOW posts and more (ids that were never used or
+    # whose post was deleted are in it too); NULL when every post is in it. From the first
+    # and last ids (two index lookups), not the id WINDOW posts back (a scan of WINDOW index
+    # entries, twice). The last id bounds it too, though every post is at most that:
+    # bounded on both sides the planner expects a window of a few rows and reads it from
+    # the primary key (one side, it expected a third of the posts and could read every
+    # match of a common word from the table instead). (Left to choose, the planner reads
+    # the primary key for phrases and filters it takes for common, and then reads the whole
+    # table: 200 ms on 100,000 posts.)
+    window_size = sa.bindparam("window", type_=sa.Integer)
+    newest = sa.func.max(Post.id)
+    window_start = sa.select(
+        sa.case((sa.func.min(Post.id) <= newest - window_size, newest - window_size))
+    ).scalar_subquery()
+    in_window = sa.and_(
+        Post.id > sa.func.coalesce(window_start, 0),
+        Post.id <= sa.select(newest).scalar_subquery(),
+    )
+    found = candidates(window=in_window)
+    window_rank = None
+    if not shape.newest_first:
+        # Ranked only when the page is read: when the window holds every candidate (or
+        # every post). With fewer, the rest are further down and another statement ranks
+        # them all; ranking these too cost a millisecond for nothing.
+        complete = sa.or_(sa.func.count().over() >= _CANDIDATES, window_start.is_(None))
+        window_rank = sa.case((complete, rank_of(found))).desc()
+    window = _page_statements(found, window_rank, shape.newest_first, window_start)
+
+    # The oldest candidate below the window, in a second window just below it, as a scalar
+    # subquery (NULL when the candidates are not all in it). Not correlated: the
+    # candidates' query reads the same tables.
+    below = sa.and_(
+        Post.id <= sa.bindparam("window_start", type_=sa.Integer),
+        Post.id > sa.bindparam("below_end", type_=sa.Integer),
+    )
+    oldest = (
+        matching(Post.id)
+        .where(below)
+        .order_by(Post.id.desc())
+        .offset(sa.bindparam("below_needed", type_=sa.Integer))
+        .limit(1)
+        .scalar_subquery()
+        .correlate(None)
+    )
+
+    # Headlines for the page's posts only, from the plain text stored with the index.
+    title = sa.func.replace(sa.func.replace(Thread.title, MARK_START, " "), MARK_END, " ")
+    hits = _joined(
+        sa.select(
+            *_COLUMNS,
+            _SEARCH_TEXT,
+            sa.func.ts_headline(_CONFIG, title, tsquery, _TITLE_OPTIONS).label("title_headline"),
+            sa.func.ts_headline(
+                _CONFIG, sa.literal_column("posts.search_text"), tsquery, _HEADLINE_OPTIONS
+            ).label("body_headline"),
+        )
+    ).where(Post.id.in_(_page_id_params(per_page)), *shape.where())
+    return _PostgresqlStatements(
+        window=window,
+        below=ranked(candidates(oldest=oldest)),
+        everywhere=ranked(candidates()),
+        hits=Prepared(hits),
+    )
+
+
+def _search_postgresql(
+    connection: Connection,
+    query: ParsedQuery,
+    shape: _Shape,
+    filters: SearchFilters,
+    page: int,
+    per_page: int,
+) -> tuple[int, list[SearchHit]]:
+    terms = _terms(query)
+    statements = _postgresql_statements(shape, terms, per_page)
+    values = {**_filter_values(filters), **_page_values(page, per_page), **_term_values(query)}
+    values["window"] = WINDOW
 
     # The newest matches are the candidates; only they are counted and ranked, so
     # ts_rank_cd never reads more than CANDIDATES vectors. First among the newest WINDOW
     # posts, read newest first from the primary key: a word in a fifth of the posts or more
-    # has its 1,001 newest matches there. (Left to choose, the planner reads the primary key
-    # for phrases and filters it takes for common, and then reads the whole table: 200 ms on
-    # 100,000 posts.)
-    newest_outside = sa.select(Post.id).order_by(Post.id.desc()).offset(WINDOW).limit(1)
-    window_start = newest_outside.scalar_subquery()
-    found = ranked_page(candidates(sa.func.coalesce(window_start, 0)), window_start)
+    # has its 1,001 newest matches there.
+    found = _page_of_candidates(connection, statements.window, values, page, windowed=True)
     if found.total is None:
         # The page is past the window's matches: how many there were is not known.
-        found = ranked_page(candidates())
+        found = _page_of_candidates(connection, statements.everywhere, values, page)
     elif found.window_start is not None and found.total < CANDIDATES:
         # Fewer in the window: the rest are older. When the window's share of matches says
         # they are near, the oldest candidate is looked for in a second window and the
         # candidates are read from there (a word in a fifth of the posts whose window held
         # 999 matches reads a few dozen posts more, not its thousands of older matches);
         # else from the GIN index: every match read, without ranking, then sorted by id.
-        oldest = _nearby_oldest_candidate(matching, found.window_start, found.total)
-        found = ranked_page(candidates(oldest=oldest))
+        below = _nearby_window(found.window_start, found.total)
+        if below is None:
+            found = _page_of_candidates(connection, statements.everywhere, values, page)
+        else:
+            below_values = {**values, **below}
+            found = _page_of_candidates(connection, statements.below, below_values, page)
     total, ids = found.total or 0, found.ids
     if not ids:
         return total, []
-    config = _CONFIG
-    # Headlines for the page's posts only, from the plain text stored with the index.
-    title = sa.func.replace(sa.func.replace(Thread.title, MARK_START, " "), MARK_END, " ")
-    by_id = {
-        row.id: row
-        for row in connection.execute(
-            _joined(
-                sa.select(
-                    *_COLUMNS,
-                    _SEARCH_TEXT,
-                    sa.func.ts_headline(config, title, tsquery, _TITLE_OPTIONS).label(
-                        "title_headline"
-                    ),
-                    sa.func.ts_headline(
-                        config, sa.literal_column("posts.search_text"), tsquery, _HEADLINE_OPTIONS
-                    ).label("body_headline"),
-                )
-            ).where(Post.id.in_(ids), *where)
-        )
-    }
+    rows = statements.hits.all(connection, {**values, **_page_id_values(ids, per_page)})
+    by_id = {row.id: row for row in rows}
     rows = [by_id[post_id] for post_id in ids if post_id in by_id]
     # Migration 0009 stored the text of posts written before 0008; a post written some other
     # way without it (raw SQL) still gets a headline, derived here.
     legacy = _legacy_headlines(
-        connection, tsquery, [row for row in rows if row.search_text is None]
+        connection, terms, values, [row for row in rows if row.search_text is None]
     )
     hits = []
     for row in rows:
@@ -506,11 +777,11 @@ def _search_postgresql(
     return total, hits
 
 
-def _nearby_oldest_candidate(matching: Any, window_start: int, found: int) -> Any:
-    """Return the id of the oldest candidate, below a window that held ``found`` matches,
-    looked for in a second window just below it, as a scalar subquery (NULL when the
-    candidates are not all in it); None when the rest are too far for one (that window would
-    be longer than FURTHER_WINDOWS windows).
+def _nearby_window(window_start: int, found: int) -> dict[str, int] | None:
+    """Return the bound values of the second window, below a window that held ``found``
+    matches: its ids (from ``window_start`` down to ``below_end``, excluded) and how many
+    candidates it must hold; None when the rest are too far for one (that window would be
+    longer than FURTHER_WINDOWS windows) or the first window held none.
 
     The second window is twice as long as the first one's share of matches says the rest
     need.
@@ -518,23 +789,22 @@ def _nearby_oldest_candidate(matching: Any, window_start: int, found: int) -> An
     if not found:
         return None
     needed = CANDIDATES - found
-    posts = ceil(2 * needed * WINDOW / found) + WINDOW // 50
-    if posts > FURTHER_WINDOWS * WINDOW:
+    ids = ceil(2 * needed * WINDOW / found) + WINDOW // 50
+    if ids > FURTHER_WINDOWS * WINDOW:
         return None
-    below = Post.id <= window_start
-    end = sa.select(Post.id).where(below).order_by(Post.id.desc()).offset(posts).limit(1)
-    oldest = (
-        matching(Post.id)
-        .where(below, Post.id > sa.func.coalesce(end.scalar_subquery(), 0))
-        .order_by(Post.id.desc())
-        .offset(needed - 1)
-        .limit(1)
-    )
-    # Not correlated: the candidates' query reads the same tables.
-    return oldest.scalar_subquery().correlate(None)
+    return {
+        "window_start": window_start,
+        "below_end": window_start - ids,
+        "below_needed": needed - 1,
+    }
 
 
-def _legacy_headlines(connection: Connection, tsquery: Any, rows: list[Any]) -> dict[int, str]:
+def _legacy_headlines(
+    connection: Connection,
+    terms: tuple[tuple[bool, ...], tuple[bool, ...]],
+    values: dict[str, Any],
+    rows: list[Any],
+) -> dict[int, str]:
     if not rows:
         return {}
     texts = (
@@ -549,13 +819,8 @@ def _legacy_headlines(connection: Connection, tsquery: Any, rows: list[Any]) -> 
         .table_valued("id", "body")
         .render_derived()
     )
-    return dict(
-        connection.execute(
-            sa.select(
-                texts.c.id, sa.func.ts_headline(_CONFIG, texts.c.body, tsquery, _HEADLINE_OPTIONS)
-            )
-        ).all()
-    )
+    headline = sa.func.ts_headline(_CONFIG, texts.c.body, _tsquery(terms), _HEADLINE_OPTIONS)
+    return dict(connection.execute(sa.select(texts.c.id, headline), values).all())
 
 
 def _cache_key(
@@ -605,14 +870,12 @@ def search(
         cached = cache.get(cache_key)
         if cached is not None:
             return cached
-    where = [*_visibility(viewer), *_filters(filters)]
-    # The session's connection: the session's execute adds the ORM's handling of each
-    # statement, for no entity here.
+    shape = _Shape.of(viewer, filters)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        total, hits = _search_postgresql(connection, query, where, filters, page, per_page)
+        total, hits = _search_postgresql(connection, query, shape, filters, page, per_page)
     else:
-        total, hits = _search_sqlite(connection, query, where, filters, page, per_page)
+        total, hits = _search_sqlite(connection, query, shape, filters, page, per_page)
     results = SearchResults(hits, page, per_page, total, query.words)
     if cache_key is not None:
         cache.put(cache_key, results)

@@ -42,7 +42,7 @@ def _search(text: str, viewer: User | None = None, **filters) -> list[str]:  # n
 
 
 def _statements(text: str, viewer: User | None = None) -> list[str]:
-    with count_queries() as statements:
+    with count_queries(prepared=True) as statements:
         search(db.session, viewer, text, SearchFilters())
     db.session.rollback()
     return [statement for statement in statements if not statement.startswith("BEGIN")]
@@ -183,7 +183,7 @@ def test_a_transaction_that_changed_content_neither_reads_nor_fills_the_cache(fo
     assert len(_search("payout")) == 1
     posting.reply(db.session, author, thread, "Another payout question.")
     # Its own, uncommitted reply is found (not the cached page)...
-    with count_queries() as statements:
+    with count_queries(prepared=True) as statements:
         assert search(db.session, None, "payout", SearchFilters()).total == 2
     assert not any("search_generation" in statement for statement in statements)
     db.session.rollback()
