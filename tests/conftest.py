@@ -391,9 +391,9 @@ def count_queries(prepared: bool = False) -> Iterator[list[str]]:
     engine = db.engine
     run = Prepared._run
 
-    def _run_recorded(self: Prepared, connection: Any, method: str, args: Any) -> Any:
+    def _run_recorded(self: Prepared, connection: Any, *rest: Any) -> Any:
         statements.append(self._compiled(connection.dialect)[0])
-        return run(self, connection, method, args)
+        return run(self, connection, *rest)
 
     event.listen(engine, "before_cursor_execute", _record)
     if prepared:

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
-from unittest import mock
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +13,7 @@ import sqlalchemy as sa
 from forum.accounts.models import User
 from forum.boards import posting
 from forum.boards.models import Board, Post, PostRevision, Thread
-from forum.database import Prepared, WriteBeforeBegin, reads_first, start_writing, utcnow
+from forum.database import WriteBeforeBegin, reads_first, start_writing, utcnow
 from forum.extensions import db, limiter
 from forum.permissions import PermissionDenied
 from forum.watching import BoardWatch, ThreadWatch
@@ -149,23 +145,10 @@ def test_new_posts_are_indexed_as_index_post_indexes_them(member, other_member, 
     _assert_indexed_as_the_write_path_indexes()
 
 
-@contextmanager
-def _every_statement() -> Iterator[list[str]]:
-    """count_queries, and the statements run on the driver's cursor (Prepared) as well."""
-    original = Prepared._run
-
-    def _run(self: Prepared, connection: Any, method: str, args: Any) -> Any:
-        statements.append(self._compiled(connection.dialect)[0])
-        return original(self, connection, method, args)
-
-    with count_queries() as statements, mock.patch.object(Prepared, "_run", _run):
-        yield statements
-
-
 def _statements_of_a_reply(browser: Browser, thread_id: int, body: str) -> list[str]:
     form = {"body": body, "submission_key": uuid.uuid4().hex}
     browser.token()  # (read from a page, before counting)
-    with _every_statement() as statements:
+    with count_queries(prepared=True) as statements:
         response = browser.post(f"/t/{thread_id}/reply", form)
     assert response.status_code == 302, response.get_data(as_text=True)
     return statements
