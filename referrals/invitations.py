@@ -30,6 +30,8 @@ from referrals.tables import (
 )
 
 INVITATION_DAYS = 14
+# A resend this soon after the last send is a double click or a retry, not a new wish.
+RESEND_PAUSE = timedelta(minutes=1)
 SECRET_PREFIX = "inv_"  # noqa: S105 - a marker, not a secret
 DEFAULT_FLAT_FEE_BP = 500
 PURPOSES = {
@@ -55,6 +57,17 @@ class InvitationError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class InvitationJustSent(InvitationError):
+    """The invitation was sent moments ago (a double click, a retried request, a second
+    tab): it is not sent again, so the invitee gets one email, not two."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            "status",
+            f"This invitation was sent to {address} less than a minute ago and is on its way.",
+        )
 
 
 class InvitationNotFound(LookupError):
@@ -226,13 +239,20 @@ def create(
     return invitation
 
 
-def invitation_of(session: Session, inviter: User, invitation_id: int) -> Invitation:
-    """Return one of the member's invitations; raise InvitationNotFound otherwise."""
-    invitation = session.scalar(
-        sa.select(Invitation).where(
-            Invitation.id == invitation_id, Invitation.inviter_id == inviter.id
-        )
+def invitation_of(
+    session: Session, inviter: User, invitation_id: int, *, for_update: bool = False
+) -> Invitation:
+    """Return one of the member's invitations; raise InvitationNotFound otherwise.
+
+    ``for_update`` locks its row until the transaction ends (PostgreSQL; SQLite's writers
+    are already one at a time) and reads its newest values, for a change that depends on them.
+    """
+    query = sa.select(Invitation).where(
+        Invitation.id == invitation_id, Invitation.inviter_id == inviter.id
     )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    invitation = session.scalar(query)
     if invitation is None:
         raise InvitationNotFound(invitation_id)
     return invitation
@@ -245,9 +265,11 @@ def resend(
     link stops working) and return it.
 
     Raises InvitationNotFound, or InvitationError when it was accepted or revoked, was an
-    admin's override, or an account now exists for the email.
+    admin's override, or an account now exists for the email; InvitationJustSent when it
+    was sent less than RESEND_PAUSE ago, which is also what the second of two simultaneous
+    resends meets (the row is locked, so it waits for the first and reads its send time).
     """
-    invitation = invitation_of(session, inviter, invitation_id)
+    invitation = invitation_of(session, inviter, invitation_id, for_update=True)
     if invitation.status != InvitationStatus.INVITED:
         raise InvitationError("status", f"This invitation was {invitation.status}.")
     if invitation.account_id is not None:
@@ -259,6 +281,8 @@ def resend(
         raise InvitationError(
             "email", "This person has an account now. Invite them to a job instead."
         )
+    if invitation.last_sent_at > now - RESEND_PAUSE:
+        raise InvitationJustSent(invitation.email)
     secret, hashed = _new_secret()
     invitation.token_hash = hashed
     invitation.expires_at = now + timedelta(days=INVITATION_DAYS)

@@ -391,7 +391,8 @@ def _invitation_action(act: Callable[[], Any], message: Callable[[Any], tuple[st
         abort(404)
     except invitations.InvitationError as error:
         db.session.rollback()
-        flash(error.message, "error")
+        just_sent = isinstance(error, invitations.InvitationJustSent)
+        flash(error.message, "info" if just_sent else "error")
         return redirect(url_for(".talent"))
     db.session.commit()
     flash(*message(invitation))

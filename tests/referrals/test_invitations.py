@@ -144,6 +144,18 @@ def test_resending_renews_the_link_and_the_old_one_stops_working(app) -> None:
         _accept(old_secret)
 
 
+def test_a_resend_moments_after_the_last_send_sends_nothing(app) -> None:
+    client = make_user(hires=True)
+    invitation = _invite(client)
+    with pytest.raises(invitations.InvitationJustSent):
+        invitations.resend(db.session, client, invitation.id, utcnow(), LINK)
+    later = utcnow() + invitations.RESEND_PAUSE
+    invitations.resend(db.session, client, invitation.id, later, LINK)
+    with pytest.raises(invitations.InvitationJustSent):
+        invitations.resend(db.session, client, invitation.id, later, LINK)
+    assert invitation.send_count == 2
+
+
 def test_another_members_invitation_cannot_be_resent_or_revoked(app) -> None:
     invitation = _invite(make_user(hires=True))
     stranger = make_user(hires=True)

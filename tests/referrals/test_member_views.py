@@ -329,15 +329,45 @@ def test_revoked_and_unknown_links_show_a_clear_page(app) -> None:
 def test_an_invitation_is_resent_and_only_by_its_sender(app) -> None:
     client_user = make_user(hires=True)
     invitation, secret = _invitation(client_user)
+    invitation.last_sent_at -= invitations.RESEND_PAUSE
+    db.session.commit()
     stranger = _as(app, make_user(hires=True))
     assert stranger.post(f"/referrals/talent/{invitation.id}/resend").status_code == 404
     assert stranger.post(f"/referrals/talent/{invitation.id}/revoke").status_code == 404
-    assert (
-        _as(app, client_user).post(f"/referrals/talent/{invitation.id}/resend").status_code == 302
-    )
+    sender = _as(app, client_user)
+    assert sender.post(f"/referrals/talent/{invitation.id}/resend").status_code == 302
     db.session.refresh(invitation)
     assert invitation.send_count == 2
     assert Browser(app.test_client()).get(f"/invitations/{secret}").status_code == 404
+    # A second press right after: one email, and the page says it is on its way.
+    again = sender.post(f"/referrals/talent/{invitation.id}/resend", follow_redirects=True)
+    assert "less than a minute ago and is on its way" in again.get_data(as_text=True)
+    db.session.refresh(invitation)
+    assert invitation.send_count == 2
+
+
+@pytest.mark.concurrency
+def test_two_resends_at_the_same_moment_send_one_email(committed_app) -> None:
+    from forum.outbox import OutboxEmail
+    from tests.referrals.test_concurrency import _in_parallel
+
+    client_user = make_user(hires=True)
+    invitation, _ = _invitation(client_user)
+    invitation.last_sent_at -= invitations.RESEND_PAUSE
+    db.session.commit()
+    tabs = [_as(committed_app, client_user) for _ in range(4)]
+    for tab in tabs:
+        tab.token()  # fetched now: the threads have no application context
+    resend = f"/referrals/talent/{invitation.id}/resend"
+    pages = _in_parallel(len(tabs), lambda i: tabs[i].post(resend, follow_redirects=True))
+    assert not [page for page in pages if isinstance(page, Exception)]
+    said = [page.get_data(as_text=True) for page in pages]
+    assert sum("Sent again to dana@example.com" in text for text in said) == 1
+    assert sum("less than a minute ago and is on its way" in text for text in said) == 3
+    db.session.rollback()  # a snapshot from before the requests
+    assert invitation.send_count == 2
+    emails = sa.select(sa.func.count()).where(OutboxEmail.kind == "invitation")
+    assert db.session.scalar(emails) == 2  # the invitation's and one resend
 
 
 def test_the_dashboard_page_costs_the_same_queries_however_much_happened(app) -> None:
