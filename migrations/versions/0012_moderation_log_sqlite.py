@@ -14,8 +14,8 @@ concurrently on PostgreSQL in a separate migration); stay compatible with the co
 previous release, which keeps running during a rolling deploy; never edit a migration
 that has shipped.
 
-Revision ID: 0011_moderation_log_sqlite
-Revises: 0010_invitation_overrides
+Revision ID: 0012_moderation_log_sqlite
+Revises: 0011_search_hidden_threads
 Create Date: 2026-11-22 11:10:00
 
 """
@@ -23,8 +23,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0011_moderation_log_sqlite'
-down_revision = '0010_invitation_overrides'
+revision = '0012_moderation_log_sqlite'
+down_revision = '0011_search_hidden_threads'
 branch_labels = None
 depends_on = None
 
