@@ -243,6 +243,7 @@ class ClickLane:
         return [body]
 
     def _hold(self, key: tuple[int, int]) -> PooledDriverConnection:
+        self._let_go_of_ended_threads()
         if self._engine is None:
             # Looked up once: Flask-SQLAlchemy finds an app's engine in its app context.
             with self.app.app_context():
@@ -255,6 +256,15 @@ class ClickLane:
             connection.driver.autocommit = True
         self._held[key] = connection
         return connection
+
+    def _let_go_of_ended_threads(self) -> None:
+        # A server that starts a thread per request (Flask's development server) would
+        # otherwise keep a connection for every thread it ever ran. A new thread's first
+        # click is rare, so looking at the living threads then costs nothing that matters.
+        pid = os.getpid()
+        alive = {thread.ident for thread in threading.enumerate()}
+        for key in [key for key in self._held if key[0] == pid and key[1] not in alive]:
+            self._let_go(key)
 
     def _let_go(self, key: tuple[int, int]) -> None:
         # After a failure the connection may be broken: the next click connects anew.

@@ -4,6 +4,7 @@ view answers a signed-in member's."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -215,6 +216,37 @@ def test_the_lane_keeps_its_connection_and_lets_a_broken_one_go(committed_app, s
     assert len(_clicks()) == 4
     (again,) = lane._held.values()
     assert again is not held
+
+
+def test_the_connection_of_a_thread_that_ended_is_let_go(committed_app) -> None:
+    make_link(make_program(), code="threads")
+    db.session.commit()
+    lane = _lane(committed_app)
+
+    def click(address: str) -> None:
+        assert _visitor(committed_app, address).get("/r/threads").status_code == 302
+
+    for key in list(lane._held):  # (from earlier tests)
+        lane._let_go(key)
+    worker = threading.Thread(target=click, args=("198.51.100.40",))
+    worker.start()
+    worker.join()
+    (ended,) = lane._held.values()  # the ended thread's connection, still held
+    click("198.51.100.41")  # this thread's first click looks at the living threads
+    assert ended not in lane._held.values() and len(lane._held) == 1
+    assert ended.connection.dbapi_connection is None or _closed(ended)
+    assert len(_clicks()) == 2
+
+
+def _closed(connection) -> bool:  # noqa: ANN001
+    driver = connection.driver
+    if connection.dialect.name == "postgresql":
+        return driver.closed
+    try:
+        driver.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - sqlite3.ProgrammingError: a closed database
+        return True
+    return False
 
 
 def test_a_process_closes_only_its_own_held_connections() -> None:
