@@ -29,11 +29,6 @@ def _request_may_write() -> bool:
     return has_request_context() and request.method not in SAFE_METHODS
 
 
-def _request_reads_before_writing() -> bool:
-    # A reads_first view, before its start_writing(): its reads need no transaction.
-    return has_request_context() and g.get("reads_first", False) and not g.writes_expected
-
-
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Return a configured Townhall application.
 
@@ -61,11 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             from forum.database import configure_sqlite
 
-            configure_sqlite(
-                db.engine,
-                writes_expected=_request_may_write,
-                reads_before_writing=_request_reads_before_writing,
-            )
+            configure_sqlite(db.engine, writes_expected=_request_may_write)
         elif db.engine.dialect.name == "postgresql":
             from forum.connections import configure_postgresql
 

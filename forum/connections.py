@@ -14,63 +14,42 @@ sent. Two round trips per request are saved here:
   error page, SQLAlchemy discards the pool's connections older than the failure, and the
   requests after it connect anew (``tests/forum/test_connections.py``).
 - psycopg sends BEGIN before a transaction's first statement, and ROLLBACK or COMMIT ends it:
-  two round trips around a read page's one to three queries. A view marked ``reads_only``
-  runs its statements in autocommit until it says it writes (``start_writing``). Under
+  two round trips around a read page's one to three queries. A view marked
+  ``forum.database.reads_first`` runs its statements in autocommit until it says it writes
+  (``start_writing``; SQLite's counterpart sends no BEGIN until then). Under
   PostgreSQL's READ COMMITTED, the default, each statement of a transaction takes its own
   snapshot anyway, so a page's reads see what they would have seen in a transaction; what
   autocommit gives up (atomic writes, locks held to the end) such a page must not need, so
-  a statement other than a plain SELECT in autocommit is refused with an error.
+  a statement other than a plain SELECT in autocommit is refused with an error
+  (``forum.database.refuse_writes_outside_transaction``).
 
-SQLite is left as it is: a file has no idle timeout, and its BEGIN costs no round trip.
+SQLite needs no idle ping: a file has no idle timeout.
 """
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from forum.database import (
+    OUTSIDE_TRANSACTION,
+    WRITE_ALONE,
+    reading_before_writing,
+    refuse_writes_outside_transaction,
+)
+
 _RETURNED_AT = "townhall_returned_at"
-_AUTOCOMMIT = "townhall_autocommit_reads"
-_WRITE_ALONE = "townhall_write_alone"
-# What a page may run in autocommit: a SELECT that locks nothing.
-_PLAIN_READ = re.compile(r"\s*SELECT\b(?!.*\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY|KEY)\b)", re.I | re.S)
-
-
-class WriteOutsideTransaction(RuntimeError):
-    """A ``reads_only`` view ran a statement that writes or locks before ``start_writing``."""
-
-
-def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a view that only reads until it calls ``forum.database.start_writing`` (which
-    ends the read transaction; what follows runs in a transaction as usual).
-
-    On PostgreSQL its reads run without BEGIN and ROLLBACK. ``start_writing`` with
-    ``keep_loaded`` does not end the transaction there, so such a view must not use it (its
-    writes would be refused, as any write before ``start_writing`` is) unless its writing
-    code says how it writes: ``begin_transaction`` (what follows runs in a transaction on
-    the same connection) or ``write_alone`` (one statement that is its own transaction), as
-    ``forum.boards.posting.write_reply`` does for the reply view."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.reads_only = True
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def in_autocommit(connection: Any) -> bool:
-    """Whether ``connection`` (SQLAlchemy's) runs a ``reads_only`` view's statements in
-    autocommit: each statement is then its own transaction."""
-    return bool(connection.info.get(_AUTOCOMMIT))
+    """Whether ``connection`` (SQLAlchemy's, on PostgreSQL) runs a ``reads_first`` view's
+    statements in autocommit: each statement is then its own transaction."""
+    postgresql = connection.dialect.name == "postgresql"
+    return postgresql and bool(connection.info.get(OUTSIDE_TRANSACTION))
 
 
 def write_alone(connection: Any) -> None:
@@ -78,26 +57,22 @@ def write_alone(connection: Any) -> None:
     one statement (atomic on its own, its locks held only while it runs), so that it needs
     neither BEGIN nor COMMIT. The caller makes sure nothing else of the request writes, or
     calls ``begin_transaction`` first."""
-    connection.info[_WRITE_ALONE] = True
+    connection.info[WRITE_ALONE] = True
 
 
 def begin_transaction(connection: Any) -> None:
     """Run what follows on ``connection`` in a transaction, as any write's (psycopg sends
     BEGIN before the next statement; the request's commit ends it), after reads in
     autocommit. Nothing to do outside autocommit."""
-    if connection.info.get(_AUTOCOMMIT):
-        connection.info[_AUTOCOMMIT] = False
-        connection.info.pop(_WRITE_ALONE, None)
+    if connection.info.get(OUTSIDE_TRANSACTION):
+        connection.info[OUTSIDE_TRANSACTION] = False
+        connection.info.pop(WRITE_ALONE, None)
         connection.connection.driver_connection.autocommit = False
-
-
-def _autocommit_wanted() -> bool:
-    return has_request_context() and g.get("reads_only", False) and not g.get("writes_expected")
 
 
 def configure_postgresql(engine: Engine, idle_ping_seconds: float) -> None:
     """Ping a connection at checkout only after it sat idle for ``idle_ping_seconds``, and
-    run the statements of ``reads_only`` views in autocommit (see the module's docstring)."""
+    run the statements of ``reads_first`` views in autocommit (see the module's docstring)."""
 
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -115,27 +90,18 @@ def configure_postgresql(engine: Engine, idle_ping_seconds: float) -> None:
         if dbapi_connection is None:  # invalidated: nothing to reset
             return
         record.info[_RETURNED_AT] = monotonic()
-        record.info.pop(_WRITE_ALONE, None)
-        if record.info.pop(_AUTOCOMMIT, False) and not dbapi_connection.closed:
+        record.info.pop(WRITE_ALONE, None)
+        if record.info.pop(OUTSIDE_TRANSACTION, False) and not dbapi_connection.closed:
             dbapi_connection.autocommit = False
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # psycopg sends BEGIN itself before the first statement unless in autocommit; the
         # connection is idle here (SQLAlchemy's transaction has sent nothing yet).
-        autocommit = _autocommit_wanted()
-        connection.info.pop(_WRITE_ALONE, None)
-        if autocommit or connection.info.get(_AUTOCOMMIT):
+        autocommit = reading_before_writing()
+        connection.info.pop(WRITE_ALONE, None)
+        if autocommit or connection.info.get(OUTSIDE_TRANSACTION):
             connection.connection.driver_connection.autocommit = autocommit
-            connection.info[_AUTOCOMMIT] = autocommit
+            connection.info[OUTSIDE_TRANSACTION] = autocommit
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _refuse_writes(
-        connection: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: Any
-    ) -> None:
-        if connection.info.get(_AUTOCOMMIT) and not _PLAIN_READ.match(statement):
-            if connection.info.pop(_WRITE_ALONE, False):
-                return
-            raise WriteOutsideTransaction(
-                f"a reads_only view must call start_writing() before it writes: {statement[:80]}"
-            )
+    refuse_writes_outside_transaction(engine)

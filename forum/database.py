@@ -73,11 +73,7 @@ WAL_CHECKPOINT_PAGES = 10_000
 BUSY_TIMEOUT_SECONDS = 10
 
 
-def configure_sqlite(
-    engine: Engine,
-    writes_expected: Callable[[], bool] = lambda: False,
-    reads_before_writing: Callable[[], bool] = lambda: False,
-) -> None:
+def configure_sqlite(engine: Engine, writes_expected: Callable[[], bool] = lambda: False) -> None:
     """Make SQLite behave like a real transactional database.
 
     pysqlite defers BEGIN and so breaks SAVEPOINT; SQLAlchemy's documented fix is to take
@@ -90,11 +86,11 @@ def configure_sqlite(
     the current request), it begins with BEGIN IMMEDIATE: it takes the write lock first and
     concurrent writers wait for each other instead of failing.
 
-    When ``reads_before_writing()`` says the transaction reads first and then writes (a
-    ``reads_first`` view's), it begins without BEGIN: its reads run in SQLite's autocommit,
-    each its own snapshot, and ``start_writing`` begins the write transaction on the same
-    connection (one transaction instead of a read one and a write one). A statement that
-    writes before that is refused (it would commit on its own).
+    A ``reads_first`` view's transaction (``reading_before_writing()``) begins without
+    BEGIN: its reads run in SQLite's autocommit, each its own snapshot, and
+    ``start_writing`` begins the write transaction on the same connection (one transaction
+    instead of a read one and a write one). A statement that writes before that is refused
+    (it would commit on its own): ``refuse_writes_outside_transaction``.
     """
 
     @event.listens_for(engine, "connect")
@@ -117,45 +113,65 @@ def configure_sqlite(
         driver = connection.connection.driver_connection
         if writes_expected():
             begin_writing(driver)
-        elif reads_before_writing():
-            connection.info[_READS_BEFORE_BEGIN] = True
+        elif reading_before_writing():
+            connection.info[OUTSIDE_TRANSACTION] = True
         else:
             try:
                 driver.execute("BEGIN")
             except sqlite3.Error as error:
                 raise sa.exc.DBAPIError.instance("BEGIN", (), error, sqlite3.Error) from error
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _refuse_writes_before_begin(
-        connection: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: Any
-    ) -> None:
-        if connection.info.get(_READS_BEFORE_BEGIN) and not _PLAIN_READ.match(statement):
-            raise WriteBeforeBegin(
-                f"a reads_first view must call start_writing() before it writes: {statement[:80]}"
-            )
+    refuse_writes_outside_transaction(engine)
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _forget_reads_before_begin(connection: Any) -> None:
         if not connection.invalidated:
-            connection.info.pop(_READS_BEFORE_BEGIN, None)
+            connection.info.pop(OUTSIDE_TRANSACTION, None)
 
     @event.listens_for(engine, "reset")
     def _forget_on_return(_dbapi_connection: Any, record: Any, _reset_state: Any) -> None:
-        record.info.pop(_READS_BEFORE_BEGIN, None)
+        record.info.pop(OUTSIDE_TRANSACTION, None)
 
 
-# Marks a connection whose transaction has not sent BEGIN yet (configure_sqlite).
-_READS_BEFORE_BEGIN = "townhall_reads_before_begin"
+# Marks a connection whose statements run outside a transaction, each its own: a
+# ``reads_first`` view's before ``start_writing`` (SQLite: no BEGIN sent yet; PostgreSQL:
+# autocommit, forum.connections).
+OUTSIDE_TRANSACTION = "townhall_outside_transaction"
+# Marks a connection whose next statement, outside a transaction, may write (its own
+# transaction: forum.connections.write_alone).
+WRITE_ALONE = "townhall_write_alone"
+
+# What may run outside a transaction: a SELECT that locks nothing.
+_PLAIN_READ = re.compile(r"\s*SELECT\b(?!.*\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY|KEY)\b)", re.I | re.S)
 
 
-# What a reads_first view may run before start_writing: a SELECT.
-_PLAIN_READ = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+class WriteOutsideTransaction(RuntimeError):
+    """A ``reads_first`` view ran a statement that writes or locks before ``start_writing``
+    (outside a transaction it would commit on its own, or lock nothing)."""
 
 
-class WriteBeforeBegin(RuntimeError):
-    """A ``reads_first`` view wrote before ``start_writing`` (on SQLite it would commit on its
-    own, outside the request's transaction)."""
+def refuse_writes_outside_transaction(engine: Engine) -> None:
+    """Refuse, on ``engine``, any statement but a plain SELECT on a connection marked
+    ``OUTSIDE_TRANSACTION``, unless it was declared ``WRITE_ALONE``."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse_writes(
+        connection: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: Any
+    ) -> None:
+        if connection.info.get(OUTSIDE_TRANSACTION) and not _PLAIN_READ.match(statement):
+            if connection.info.pop(WRITE_ALONE, False):
+                return
+            raise WriteOutsideTransaction(
+                f"a reads_first view must call start_writing() before it writes: {statement[:80]}"
+            )
+
+
+def reading_before_writing() -> bool:
+    """Whether the current request is a ``reads_first`` view's, before its ``start_writing``."""
+    from flask import g, has_request_context
+
+    return has_request_context() and g.get("reads_first", False) and not g.get("writes_expected")
 
 
 def begin_writing(driver: sqlite3.Connection) -> None:
@@ -534,9 +550,10 @@ def start_writing(session: Any, keep_loaded: bool = False) -> None:
 
     With ``keep_loaded`` (a request that read first, see ``reads_first``) the objects it
     loaded stay as they are instead of being expired and read again: on SQLite the read
-    transaction ends with a commit that expires nothing; elsewhere it simply continues
-    (PostgreSQL locks nothing for reads). The writes must then check, under their locks,
-    what they rely on (as posting does for a thread's lock and removal).
+    transaction ends with a commit that expires nothing (or, after reads outside one,
+    BEGIN IMMEDIATE is sent); on PostgreSQL it simply continues (in autocommit for a
+    ``reads_first`` view: see there). The writes must then check, under their locks, what
+    they rely on (as posting does for a thread's lock and removal).
     """
     from flask import g, has_request_context
     from sqlalchemy.orm import scoped_session
@@ -547,7 +564,7 @@ def start_writing(session: Any, keep_loaded: bool = False) -> None:
             plain.rollback()
         elif plain.get_bind().dialect.name == "sqlite":
             connection = plain.connection()
-            if connection.info.pop(_READS_BEFORE_BEGIN, False):
+            if connection.info.pop(OUTSIDE_TRANSACTION, False):
                 # Its reads ran without BEGIN (configure_sqlite): the write transaction
                 # begins on the same connection, with nothing to end or expire.
                 begin_writing(connection.connection.driver_connection)
@@ -562,10 +579,23 @@ def start_writing(session: Any, keep_loaded: bool = False) -> None:
 
 
 def reads_first(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Let a view that writes read (and compute) before it takes SQLite's one write lock:
-    its first transaction begins as a reader; ``start_writing(session, keep_loaded=True)``
-    then ends it and the writes take the lock. Without this, a POST's first query takes the
-    lock, and holds it while the request does work that needs none (rendering a post)."""
+    """Mark a view that reads before it writes, if it writes at all: its reads run outside a
+    transaction, each statement its own, until it calls ``start_writing``.
+
+    - SQLite: no BEGIN until then (``configure_sqlite``). A view that writes (a POST) reads
+      and computes before it takes the one write lock; without this its first query takes
+      the lock and holds it while the request does work that needs none (rendering a
+      post). ``start_writing(session, keep_loaded=True)`` begins the write transaction on
+      the same connection.
+    - PostgreSQL: in autocommit, without BEGIN and ROLLBACK, two round trips around a read
+      page's queries (``forum.connections``). ``start_writing`` without ``keep_loaded``
+      ends that; with it the connection stays in autocommit, and the writing code says how
+      it writes: ``forum.connections.begin_transaction`` or ``write_alone`` (as
+      ``forum.boards.posting.write_reply`` does).
+
+    Under READ COMMITTED each statement of a transaction takes its own snapshot anyway, so
+    the reads see what they would have seen in one. Before ``start_writing`` anything but a
+    plain SELECT is refused (``WriteOutsideTransaction``)."""
     import functools
 
     from flask import g

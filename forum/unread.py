@@ -66,7 +66,7 @@ def mark_read(session: Session, user_id: int, thread_id: int, number: int) -> No
 
 def mark_read_alone(session: Session, user_id: int, thread_id: int, number: int) -> bool:
     """Record the read mark as ``mark_read`` does, as a statement that is its own
-    transaction, when the session's connection runs a ``reads_only`` page in autocommit
+    transaction, when the session's connection runs a ``reads_first`` page in autocommit
     (PostgreSQL): one round trip instead of three (BEGIN, the write, COMMIT). The write is
     one statement that only ever moves the mark forward, so it needs no transaction around
     it. Return whether it was written; False: the caller writes it in a transaction."""

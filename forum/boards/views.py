@@ -23,7 +23,6 @@ from forum import fragments, notifications, pages, ratelimits, unread
 from forum.accounts import viewer as viewers
 from forum.boards import posting, reading, viewcounts
 from forum.boards.forms import EditForm, ReplyForm, ThreadForm, new_submission_key
-from forum.connections import reads_only
 from forum.database import reads_first, start_writing, utcnow
 from forum.extensions import db
 from forum.forms import ActionForm, add_field_error
@@ -83,7 +82,7 @@ def post_url(post) -> str:  # noqa: ANN001
 
 
 @bp.get("/")
-@reads_only
+@reads_first
 def index():  # noqa: ANN201
     viewer = _viewer()
     boards = reading.board_list(db.session, viewer)
@@ -107,7 +106,7 @@ def index():  # noqa: ANN201
 
 
 @bp.get("/b/<slug>")
-@reads_only
+@reads_first
 def board(slug: str):  # noqa: ANN201
     claimed = viewers.claim()
     # A page value that is no page is a 404 once the board is known (as for a thread).
@@ -222,7 +221,7 @@ def new_thread(slug: str):  # noqa: ANN201
 
 
 @bp.get("/t/<int:thread_id>")
-@reads_only
+@reads_first
 def thread(thread_id: int):  # noqa: ANN201
     claimed = viewers.claim()
     # A page value that is no page is a 404 once the thread is known (a removed thread's
@@ -380,8 +379,7 @@ def _with_thread_to_write(view):  # noqa: ANN001, ANN202
 
 
 @bp.route("/t/<int:thread_id>/reply", methods=["GET", "POST"])
-@reads_first
-@reads_only  # on PostgreSQL; posting.write_reply decides how the reply is written
+@reads_first  # posting.write_reply decides how the reply is written
 @_with_thread_to_write
 @login_required
 @ratelimits.posting

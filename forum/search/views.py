@@ -12,8 +12,7 @@ from wtforms.fields.choices import SelectChoice
 
 from forum import fragments
 from forum.boards.models import Board
-from forum.connections import reads_only
-from forum.database import Prepared
+from forum.database import Prepared, reads_first
 from forum.extensions import db
 from forum.requests import positive_int
 from forum.search import service
@@ -64,7 +63,7 @@ def _filters_html(form: SearchForm, choices: list[tuple[str, str]]) -> Markup:
 
 
 @bp.get("/search")
-@reads_only
+@reads_first
 def search():  # noqa: ANN201
     form = SearchForm(request.args)
     form.board.choices = [SelectChoice("", "All boards")] + [

@@ -11,7 +11,7 @@ from flask import Flask
 
 from forum import create_app
 from forum.boards import posting
-from forum.connections import WriteOutsideTransaction, reads_only
+from forum.database import WriteOutsideTransaction, reads_first
 from forum.extensions import db
 from forum.unread import ThreadRead
 from tests.conftest import (
@@ -36,7 +36,7 @@ def own_app(committed_app: Flask, database_url: str) -> Iterator[Flask]:
     app.config["CONNECTION_NAME"] = name
 
     @app.get("/test-writes-without-saying")
-    @reads_only
+    @reads_first
     def writes_without_saying():  # noqa: ANN202
         db.session.execute(sa.text("UPDATE boards SET name = name"))
         db.session.commit()

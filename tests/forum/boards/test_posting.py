@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from forum.accounts.models import User
 from forum.boards import posting
 from forum.boards.models import Board, Post, PostRevision, Thread
-from forum.database import WriteBeforeBegin, reads_first, start_writing, utcnow
+from forum.database import WriteOutsideTransaction, reads_first, start_writing, utcnow
 from forum.extensions import db, limiter
 from forum.permissions import PermissionDenied
 from forum.watching import BoardWatch, ThreadWatch
@@ -184,7 +184,7 @@ def test_a_reads_first_view_reads_outside_a_transaction_then_writes_in_one(commi
         user = db.session.scalar(sa.select(User).where(User.username == "ann"))
         driver = db.session.connection().connection.driver_connection
         assert not driver.in_transaction  # the read began no transaction
-        with pytest.raises(WriteBeforeBegin):  # it would commit on its own
+        with pytest.raises(WriteOutsideTransaction):  # it would commit on its own
             db.session.execute(sa.update(User).values(post_count=5))
         start_writing(db.session, keep_loaded=True)
         assert driver.in_transaction  # BEGIN IMMEDIATE, on the same connection
