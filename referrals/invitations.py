@@ -53,6 +53,8 @@ PROGRAM_SLUGS = {
 class InvitationError(ValueError):
     """The invitation cannot be made or changed as asked; tied to the field concerned."""
 
+    category = "error"  # how a page flashes it
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
@@ -62,6 +64,8 @@ class InvitationError(ValueError):
 class InvitationJustSent(InvitationError):
     """The invitation was sent moments ago (a double click, a retried request, a second
     tab): it is not sent again, so the invitee gets one email, not two."""
+
+    category = "info"  # nothing went wrong
 
     def __init__(self, address: str) -> None:
         super().__init__(

@@ -391,8 +391,7 @@ def _invitation_action(act: Callable[[], Any], message: Callable[[Any], tuple[st
         abort(404)
     except invitations.InvitationError as error:
         db.session.rollback()
-        just_sent = isinstance(error, invitations.InvitationJustSent)
-        flash(error.message, "info" if just_sent else "error")
+        flash(error.message, error.category)
         return redirect(url_for(".talent"))
     db.session.commit()
     flash(*message(invitation))
